@@ -1,0 +1,168 @@
+//! What `GET /users` and `GET /users/count` ask the store for.
+
+use crate::DomainError;
+
+/// Most values an array filter may carry.
+pub const MAX_FILTER_VALUES: usize = 100;
+pub const DEFAULT_LIMIT: u32 = 10;
+pub const MAX_LIMIT: u32 = 500;
+
+/// Ids to include and to exclude, from `+id` / `-id` / `id` filter values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IncludeExclude {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl IncludeExclude {
+    pub fn from_values(values: &[String]) -> Self {
+        let mut out = Self::default();
+        for v in values {
+            if let Some(rest) = v.strip_prefix('-') {
+                out.exclude.push(rest.to_owned());
+            } else {
+                out.include.push(v.strip_prefix('+').unwrap_or(v).to_owned());
+            }
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+}
+
+/// Time window on one timestamp column, in unix ms; bounds are exclusive like Clerk's.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TimeRange {
+    pub before: Option<i64>,
+    pub after: Option<i64>,
+}
+
+/// Filters shared by list and count. Different filters AND; values of one filter OR.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserFilter {
+    pub email_addresses: Vec<String>,
+    pub phone_numbers: Vec<String>,
+    pub usernames: Vec<String>,
+    pub external_ids: IncludeExclude,
+    pub user_ids: IncludeExclude,
+    pub query: Option<String>,
+    pub email_address_query: Option<String>,
+    pub phone_number_query: Option<String>,
+    pub username_query: Option<String>,
+    pub name_query: Option<String>,
+    pub banned: Option<bool>,
+    pub created_at: TimeRange,
+    pub last_active_at: TimeRange,
+    pub last_sign_in_at: TimeRange,
+}
+
+/// Columns a list can be ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderField {
+    CreatedAt,
+    UpdatedAt,
+    EmailAddress,
+    Web3Wallet,
+    FirstName,
+    LastName,
+    PhoneNumber,
+    Username,
+    LastActiveAt,
+    LastSignInAt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    pub field: OrderField,
+    pub descending: bool,
+}
+
+impl Default for Order {
+    fn default() -> Self {
+        Self {
+            field: OrderField::CreatedAt,
+            descending: true,
+        }
+    }
+}
+
+impl Order {
+    /// Parses `[+|-]field`; `+` is implied.
+    pub fn parse(raw: &str) -> Result<Order, DomainError> {
+        let (descending, name) = match raw.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, raw.strip_prefix('+').unwrap_or(raw)),
+        };
+        let field = match name {
+            "created_at" => OrderField::CreatedAt,
+            "updated_at" => OrderField::UpdatedAt,
+            "email_address" => OrderField::EmailAddress,
+            "web3wallet" => OrderField::Web3Wallet,
+            "first_name" => OrderField::FirstName,
+            "last_name" => OrderField::LastName,
+            "phone_number" => OrderField::PhoneNumber,
+            "username" => OrderField::Username,
+            "last_active_at" => OrderField::LastActiveAt,
+            "last_sign_in_at" => OrderField::LastSignInAt,
+            _ => {
+                return Err(DomainError::InvalidFormat {
+                    param: "order_by".into(),
+                    reason: format!("{raw} is not a valid value for order_by."),
+                })
+            }
+        };
+        Ok(Order { field, descending })
+    }
+}
+
+/// A page of users.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserQuery {
+    pub filter: UserFilter,
+    pub order: Order,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Default for UserQuery {
+    fn default() -> Self {
+        Self {
+            filter: UserFilter::default(),
+            order: Order::default(),
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_parsing() {
+        assert_eq!(
+            Order::parse("-created_at").ok(),
+            Some(Order { field: OrderField::CreatedAt, descending: true })
+        );
+        assert_eq!(
+            Order::parse("+username").ok(),
+            Some(Order { field: OrderField::Username, descending: false })
+        );
+        assert_eq!(
+            Order::parse("first_name").ok(),
+            Some(Order { field: OrderField::FirstName, descending: false })
+        );
+        assert!(Order::parse("password").is_err());
+    }
+
+    #[test]
+    fn include_exclude() {
+        let values = vec!["+a".to_owned(), "-b".to_owned(), "c".to_owned()];
+        let ie = IncludeExclude::from_values(&values);
+        assert_eq!(ie.include, vec!["a", "c"]);
+        assert_eq!(ie.exclude, vec!["b"]);
+    }
+}

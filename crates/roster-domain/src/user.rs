@@ -1,0 +1,513 @@
+//! The user as Roster stores it, the changes the Backend API can make to one, and its wire view.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use roster_proto::{EmailAddressJson, PhoneNumberJson, UserJson, VerificationJson};
+
+use crate::metadata::{self, MetadataTier, MetadataWrite};
+use crate::DomainError;
+
+/// How many wrong verification attempts lock a user (Clerk's default).
+pub const MAX_VERIFICATION_ATTEMPTS: i64 = 100;
+/// How long a lock lasts unless lifted (Clerk's default: one hour).
+pub const LOCKOUT_MS: i64 = 3_600_000;
+
+/// An email address or phone number of a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identification {
+    pub id: String,
+    pub value: String,
+    /// `false` for Clerk's "reserved" identification status.
+    pub verified: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A user, as loaded and saved by the store.
+///
+/// `password_digest` never leaves the server: the wire view ([`User::to_json`]) has no field for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub locale: Option<String>,
+    pub email_addresses: Vec<Identification>,
+    pub phone_numbers: Vec<Identification>,
+    pub primary_email_address_id: Option<String>,
+    pub primary_phone_number_id: Option<String>,
+    pub password_digest: Option<String>,
+    pub password_last_updated_at: Option<i64>,
+    pub public_metadata: Value,
+    pub private_metadata: Value,
+    pub unsafe_metadata: Value,
+    pub banned: bool,
+    /// Unix ms until which the user is locked; `None` when not locked.
+    pub locked_until: Option<i64>,
+    pub failed_verification_attempts: i64,
+    pub delete_self_enabled: bool,
+    pub create_organization_enabled: bool,
+    pub create_organizations_limit: Option<i64>,
+    pub bypass_client_trust: bool,
+    pub legal_accepted_at: Option<i64>,
+    pub last_sign_in_at: Option<i64>,
+    pub last_active_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A validated `POST /users`: every value already checked and normalized.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewUser {
+    pub external_id: Option<String>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub locale: Option<String>,
+    /// Email addresses with their `verified` status; the first becomes primary.
+    pub email_addresses: Vec<(String, bool)>,
+    pub phone_numbers: Vec<(String, bool)>,
+    pub password_digest: Option<String>,
+    pub metadata: MetadataWrite,
+    pub banned: bool,
+    pub locked: bool,
+    pub delete_self_enabled: Option<bool>,
+    pub create_organization_enabled: Option<bool>,
+    pub create_organizations_limit: Option<i64>,
+    pub bypass_client_trust: Option<bool>,
+    pub legal_accepted_at: Option<i64>,
+    pub created_at: Option<i64>,
+}
+
+/// A validated `PATCH /users/{id}`. `Some(None)` clears a nullable field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserChanges {
+    pub external_id: Option<Option<String>>,
+    pub username: Option<Option<String>>,
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub locale: Option<Option<String>>,
+    pub primary_email_address_id: Option<String>,
+    pub primary_phone_number_id: Option<String>,
+    pub password_digest: Option<String>,
+    /// Legacy (API versions before 2026-05-12): metadata given here replaces the stored value.
+    pub metadata: MetadataWrite,
+    pub delete_self_enabled: Option<bool>,
+    pub create_organization_enabled: Option<bool>,
+    pub create_organizations_limit: Option<Option<i64>>,
+    pub bypass_client_trust: Option<bool>,
+    pub legal_accepted_at: Option<Option<i64>>,
+    pub created_at: Option<i64>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+impl User {
+    /// Builds a new user from a validated request. Ids come from `new_id`.
+    pub fn create(
+        new: NewUser,
+        now: i64,
+        mut new_id: impl FnMut(&str) -> String,
+    ) -> Result<User, DomainError> {
+        let created_at = new.created_at.unwrap_or(now);
+        let identification = |(value, verified): (String, bool), id: String| Identification {
+            id,
+            value,
+            verified,
+            created_at,
+            updated_at: created_at,
+        };
+        let email_addresses: Vec<Identification> = new
+            .email_addresses
+            .into_iter()
+            .map(|e| identification(e, new_id("idn")))
+            .collect();
+        let phone_numbers: Vec<Identification> = new
+            .phone_numbers
+            .into_iter()
+            .map(|p| identification(p, new_id("idn")))
+            .collect();
+        let mut user = User {
+            id: new_id("user"),
+            external_id: new.external_id,
+            username: new.username,
+            first_name: new.first_name,
+            last_name: new.last_name,
+            locale: new.locale,
+            primary_email_address_id: email_addresses.first().map(|e| e.id.clone()),
+            primary_phone_number_id: phone_numbers.first().map(|p| p.id.clone()),
+            email_addresses,
+            phone_numbers,
+            password_last_updated_at: new.password_digest.as_ref().map(|_| now),
+            password_digest: new.password_digest,
+            public_metadata: empty_object(),
+            private_metadata: empty_object(),
+            unsafe_metadata: empty_object(),
+            banned: new.banned,
+            locked_until: new.locked.then_some(now + LOCKOUT_MS),
+            failed_verification_attempts: 0,
+            delete_self_enabled: new.delete_self_enabled.unwrap_or(true),
+            create_organization_enabled: new.create_organization_enabled.unwrap_or(true),
+            create_organizations_limit: new.create_organizations_limit,
+            bypass_client_trust: new.bypass_client_trust.unwrap_or(false),
+            legal_accepted_at: new.legal_accepted_at,
+            last_sign_in_at: None,
+            last_active_at: None,
+            created_at,
+            updated_at: now,
+        };
+        user.replace_metadata(&new.metadata, now)?;
+        Ok(user)
+    }
+
+    pub fn metadata(&self, tier: MetadataTier) -> &Value {
+        match tier {
+            MetadataTier::Public => &self.public_metadata,
+            MetadataTier::Private => &self.private_metadata,
+            MetadataTier::Unsafe => &self.unsafe_metadata,
+        }
+    }
+
+    fn metadata_mut(&mut self, tier: MetadataTier) -> &mut Value {
+        match tier {
+            MetadataTier::Public => &mut self.public_metadata,
+            MetadataTier::Private => &mut self.private_metadata,
+            MetadataTier::Unsafe => &mut self.unsafe_metadata,
+        }
+    }
+
+    /// Deep-merges each tier sent into the stored one. All tiers are checked before any is
+    /// changed, so a rejected write leaves the user as it was.
+    pub fn merge_metadata(&mut self, write: &MetadataWrite, now: i64) -> Result<(), DomainError> {
+        let mut next = Vec::with_capacity(3);
+        for tier in MetadataTier::ALL {
+            if let Some(patch) = write.get(tier) {
+                next.push((tier, metadata::merged(tier, self.metadata(tier), patch)?));
+            }
+        }
+        self.store_tiers(next, now);
+        Ok(())
+    }
+
+    /// Replaces each tier sent; tiers not sent are untouched. All-or-nothing like the merge.
+    pub fn replace_metadata(&mut self, write: &MetadataWrite, now: i64) -> Result<(), DomainError> {
+        let mut next = Vec::with_capacity(3);
+        for tier in MetadataTier::ALL {
+            if let Some(value) = write.get(tier) {
+                next.push((tier, metadata::replaced(tier, value)?));
+            }
+        }
+        self.store_tiers(next, now);
+        Ok(())
+    }
+
+    fn store_tiers(&mut self, next: Vec<(MetadataTier, Value)>, now: i64) {
+        if next.is_empty() {
+            return;
+        }
+        for (tier, value) in next {
+            *self.metadata_mut(tier) = value;
+        }
+        self.updated_at = now;
+    }
+
+    /// Applies a validated update. Checks that can fail run before anything changes.
+    pub fn apply_changes(&mut self, changes: UserChanges, now: i64) -> Result<(), DomainError> {
+        if let Some(id) = &changes.primary_email_address_id {
+            if !self.email_addresses.iter().any(|e| &e.id == id && e.verified) {
+                return Err(DomainError::InvalidValue {
+                    param: "primary_email_address_id".into(),
+                    reason: format!("{id} is not a verified email address of this user."),
+                });
+            }
+        }
+        if let Some(id) = &changes.primary_phone_number_id {
+            if !self.phone_numbers.iter().any(|p| &p.id == id && p.verified) {
+                return Err(DomainError::InvalidValue {
+                    param: "primary_phone_number_id".into(),
+                    reason: format!("{id} is not a verified phone number of this user."),
+                });
+            }
+        }
+        // Metadata first: it is the only change that can still be refused.
+        self.replace_metadata(&changes.metadata, now)?;
+        let UserChanges {
+            external_id,
+            username,
+            first_name,
+            last_name,
+            locale,
+            primary_email_address_id,
+            primary_phone_number_id,
+            password_digest,
+            metadata: _,
+            delete_self_enabled,
+            create_organization_enabled,
+            create_organizations_limit,
+            bypass_client_trust,
+            legal_accepted_at,
+            created_at,
+        } = changes;
+        set(&mut self.external_id, external_id);
+        set(&mut self.username, username);
+        set(&mut self.first_name, first_name);
+        set(&mut self.last_name, last_name);
+        set(&mut self.locale, locale);
+        if primary_email_address_id.is_some() {
+            self.primary_email_address_id = primary_email_address_id;
+        }
+        if primary_phone_number_id.is_some() {
+            self.primary_phone_number_id = primary_phone_number_id;
+        }
+        if password_digest.is_some() {
+            self.password_digest = password_digest;
+            self.password_last_updated_at = Some(now);
+        }
+        set(&mut self.delete_self_enabled, delete_self_enabled);
+        set(&mut self.create_organization_enabled, create_organization_enabled);
+        set(&mut self.create_organizations_limit, create_organizations_limit);
+        set(&mut self.bypass_client_trust, bypass_client_trust);
+        set(&mut self.legal_accepted_at, legal_accepted_at);
+        set(&mut self.created_at, created_at);
+        self.updated_at = now;
+        Ok(())
+    }
+
+    pub fn set_banned(&mut self, banned: bool, now: i64) {
+        self.banned = banned;
+        self.updated_at = now;
+    }
+
+    pub fn lock(&mut self, now: i64) {
+        self.locked_until = Some(now + LOCKOUT_MS);
+        self.updated_at = now;
+    }
+
+    pub fn unlock(&mut self, now: i64) {
+        self.locked_until = None;
+        self.failed_verification_attempts = 0;
+        self.updated_at = now;
+    }
+
+    pub fn is_locked(&self, now: i64) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+
+    pub fn primary_email(&self) -> Option<&str> {
+        let id = self.primary_email_address_id.as_deref()?;
+        self.email_addresses.iter().find(|e| e.id == id).map(|e| e.value.as_str())
+    }
+
+    pub fn primary_phone(&self) -> Option<&str> {
+        let id = self.primary_phone_number_id.as_deref()?;
+        self.phone_numbers.iter().find(|p| p.id == id).map(|p| p.value.as_str())
+    }
+
+    /// The Backend API view of the user at time `now` (lock state is time-dependent).
+    pub fn to_json(&self, now: i64) -> UserJson {
+        let locked = self.is_locked(now);
+        UserJson {
+            object: "user".into(),
+            id: self.id.clone(),
+            external_id: self.external_id.clone(),
+            primary_email_address_id: self.primary_email_address_id.clone(),
+            primary_phone_number_id: self.primary_phone_number_id.clone(),
+            primary_web3_wallet_id: None,
+            username: self.username.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            locale: self.locale.clone(),
+            profile_image_url: String::new(),
+            image_url: String::new(),
+            has_image: false,
+            public_metadata: self.public_metadata.clone(),
+            private_metadata: self.private_metadata.clone(),
+            unsafe_metadata: self.unsafe_metadata.clone(),
+            email_addresses: self.email_addresses.iter().map(email_json).collect(),
+            phone_numbers: self.phone_numbers.iter().map(phone_json).collect(),
+            web3_wallets: vec![],
+            passkeys: vec![],
+            password_enabled: self.password_digest.is_some(),
+            two_factor_enabled: false,
+            totp_enabled: false,
+            backup_code_enabled: false,
+            mfa_enabled_at: None,
+            mfa_disabled_at: None,
+            password_last_updated_at: self.password_last_updated_at,
+            external_accounts: vec![],
+            saml_accounts: vec![],
+            enterprise_accounts: vec![],
+            last_sign_in_at: self.last_sign_in_at,
+            banned: self.banned,
+            locked,
+            lockout_expires_in_seconds: self
+                .locked_until
+                .filter(|_| locked)
+                .map(|until| (until - now + 999) / 1000),
+            verification_attempts_remaining: Some(
+                (MAX_VERIFICATION_ATTEMPTS - self.failed_verification_attempts).max(0),
+            ),
+            updated_at: self.updated_at,
+            created_at: self.created_at,
+            delete_self_enabled: self.delete_self_enabled,
+            create_organization_enabled: self.create_organization_enabled,
+            create_organizations_limit: self.create_organizations_limit,
+            last_active_at: self.last_active_at,
+            legal_accepted_at: self.legal_accepted_at,
+            bypass_client_trust: self.bypass_client_trust,
+        }
+    }
+}
+
+fn set<T>(slot: &mut T, change: Option<T>) {
+    if let Some(value) = change {
+        *slot = value;
+    }
+}
+
+fn verification(verified: bool) -> VerificationJson {
+    VerificationJson {
+        object: "verification_admin".into(),
+        status: if verified { "verified" } else { "unverified" }.into(),
+        strategy: "admin".into(),
+        attempts: None,
+        expire_at: None,
+    }
+}
+
+fn email_json(e: &Identification) -> EmailAddressJson {
+    EmailAddressJson {
+        id: e.id.clone(),
+        object: "email_address".into(),
+        email_address: e.value.clone(),
+        reserved: !e.verified,
+        verification: Some(verification(e.verified)),
+        linked_to: vec![],
+        matches_sso_connection: false,
+        created_at: e.created_at,
+        updated_at: e.updated_at,
+    }
+}
+
+fn phone_json(p: &Identification) -> PhoneNumberJson {
+    PhoneNumberJson {
+        id: p.id.clone(),
+        object: "phone_number".into(),
+        phone_number: p.value.clone(),
+        reserved_for_second_factor: false,
+        default_second_factor: false,
+        reserved: !p.verified,
+        verification: Some(verification(p.verified)),
+        linked_to: vec![],
+        backup_codes: None,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ids() -> impl FnMut(&str) -> String {
+        let mut n = 0;
+        move |prefix: &str| {
+            n += 1;
+            format!("{prefix}_{n}")
+        }
+    }
+
+    fn sample() -> User {
+        let new = NewUser {
+            email_addresses: vec![("a@x.com".into(), true), ("b@x.com".into(), false)],
+            metadata: MetadataWrite {
+                public: Some(json!({"role": "admin"})),
+                private: None,
+                unsafe_: Some(Value::Null),
+            },
+            ..NewUser::default()
+        };
+        match User::create(new, 1000, ids()) {
+            Ok(user) => user,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn create_sets_primary_and_default_metadata() {
+        let user = sample();
+        assert_eq!(user.primary_email(), Some("a@x.com"));
+        assert_eq!(user.public_metadata, json!({"role": "admin"}));
+        assert_eq!(user.private_metadata, json!({}));
+        assert_eq!(user.unsafe_metadata, json!({}));
+        let wire = user.to_json(1000);
+        assert!(!wire.email_addresses[0].reserved);
+        assert!(wire.email_addresses[1].reserved);
+        assert!(!wire.password_enabled);
+    }
+
+    #[test]
+    fn rejected_merge_changes_nothing() {
+        let mut user = sample();
+        let before = user.clone();
+        let write = MetadataWrite {
+            public: Some(json!({"ok": true})),
+            private: Some(json!({"big": "x".repeat(9000)})),
+            unsafe_: None,
+        };
+        assert!(user.merge_metadata(&write, 2000).is_err());
+        assert_eq!(user, before);
+    }
+
+    #[test]
+    fn rejected_update_changes_nothing() {
+        let mut user = sample();
+        let before = user.clone();
+        let changes = UserChanges {
+            first_name: Some(Some("Ada".into())),
+            metadata: MetadataWrite {
+                unsafe_: Some(json!([1])),
+                ..MetadataWrite::default()
+            },
+            ..UserChanges::default()
+        };
+        assert!(user.apply_changes(changes, 2000).is_err());
+        assert_eq!(user, before);
+        let changes = UserChanges {
+            first_name: Some(Some("Ada".into())),
+            primary_email_address_id: Some("idn_unknown".into()),
+            ..UserChanges::default()
+        };
+        assert!(user.apply_changes(changes, 2000).is_err());
+        assert_eq!(user, before);
+    }
+
+    #[test]
+    fn primary_email_must_be_verified() {
+        let mut user = sample();
+        let reserved = user.email_addresses[1].id.clone();
+        let changes = UserChanges {
+            primary_email_address_id: Some(reserved),
+            ..UserChanges::default()
+        };
+        assert!(user.apply_changes(changes, 2000).is_err());
+    }
+
+    #[test]
+    fn lock_expires() {
+        let mut user = sample();
+        user.lock(1000);
+        let wire = user.to_json(1000);
+        assert!(wire.locked);
+        assert_eq!(wire.lockout_expires_in_seconds, Some(3600));
+        assert!(!user.to_json(1000 + LOCKOUT_MS).locked);
+        user.unlock(2000);
+        assert!(!user.to_json(2000).locked);
+    }
+}
