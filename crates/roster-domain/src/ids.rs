@@ -11,7 +11,9 @@ const ENCODED_LEN: usize = 27;
 /// A new id with the given prefix, e.g. `new_id("user", now_ms)` → `user_2xhFjEI5X2qWRvtV13BzSj8H6Dk`.
 pub fn new_id(prefix: &str, now_ms: i64) -> String {
     let mut bytes = [0u8; 20];
-    let secs = u64::try_from(now_ms / 1000).unwrap_or(0).saturating_sub(KSUID_EPOCH);
+    let secs = u64::try_from(now_ms / 1000)
+        .unwrap_or(0)
+        .saturating_sub(KSUID_EPOCH);
     let stamp = u32::try_from(secs).unwrap_or(u32::MAX);
     bytes[..4].copy_from_slice(&stamp.to_be_bytes());
     rand::thread_rng().fill_bytes(&mut bytes[4..]);
@@ -76,7 +78,14 @@ mod tests {
 
     #[test]
     fn shape_check_rejects_hostile_ids() {
-        for bad in ["user_", "user_../../etc", "user_1' OR 1=1", "sess_abc", "user", ""] {
+        for bad in [
+            "user_",
+            "user_../../etc",
+            "user_1' OR 1=1",
+            "sess_abc",
+            "user",
+            "",
+        ] {
             assert!(!has_shape(bad, "user"), "{bad}");
         }
     }

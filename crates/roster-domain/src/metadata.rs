@@ -168,11 +168,7 @@ pub fn normalize_replacement(value: &Value) -> Value {
 }
 
 /// The value a merge produces, checked against the limit. A top-level `null` patch is a no-op.
-pub fn merged(
-    tier: MetadataTier,
-    current: &Value,
-    patch: &Value,
-) -> Result<Value, DomainError> {
+pub fn merged(tier: MetadataTier, current: &Value, patch: &Value) -> Result<Value, DomainError> {
     validate_tier_value(tier, patch)?;
     let mut next = current.clone();
     if !patch.is_null() {
@@ -234,7 +230,10 @@ mod tests {
     #[test]
     fn keys_are_kept_verbatim() {
         let mut target = json!({"camelCase": 1});
-        merge_patch(&mut target, &json!({"snake_case": 2, "ÜnïcødéKey": {"日本": 3}}));
+        merge_patch(
+            &mut target,
+            &json!({"snake_case": 2, "ÜnïcødéKey": {"日本": 3}}),
+        );
         assert_eq!(
             target,
             json!({"camelCase": 1, "snake_case": 2, "ÜnïcødéKey": {"日本": 3}})
@@ -333,7 +332,9 @@ mod tests {
 
     fn contains_null_in_objects(v: &Value) -> bool {
         match v {
-            Value::Object(m) => m.values().any(|c| c.is_null() || contains_null_in_objects(c)),
+            Value::Object(m) => m
+                .values()
+                .any(|c| c.is_null() || contains_null_in_objects(c)),
             _ => false,
         }
     }

@@ -1,6 +1,8 @@
 //! Passwords: policy checks, Argon2id hashing, and verification of imported digests.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 
 use crate::DomainError;
@@ -91,7 +93,10 @@ mod tests {
 
     #[test]
     fn policy() {
-        assert_eq!(check_policy("short", false), Err(DomainError::PasswordTooShort));
+        assert_eq!(
+            check_policy("short", false),
+            Err(DomainError::PasswordTooShort)
+        );
         assert!(check_policy("short", true).is_ok());
         assert!(check_policy("long enough", false).is_ok());
         assert_eq!(

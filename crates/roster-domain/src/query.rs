@@ -21,7 +21,8 @@ impl IncludeExclude {
             if let Some(rest) = v.strip_prefix('-') {
                 out.exclude.push(rest.to_owned());
             } else {
-                out.include.push(v.strip_prefix('+').unwrap_or(v).to_owned());
+                out.include
+                    .push(v.strip_prefix('+').unwrap_or(v).to_owned());
             }
         }
         out
@@ -56,6 +57,8 @@ pub struct UserFilter {
     pub created_at: TimeRange,
     pub last_active_at: TimeRange,
     pub last_sign_in_at: TimeRange,
+    /// Set when a filter asks for something no Roster user has (web3 wallets, organizations).
+    pub matches_nothing: bool,
 }
 
 /// Columns a list can be ordered by.
@@ -145,15 +148,24 @@ mod tests {
     fn order_parsing() {
         assert_eq!(
             Order::parse("-created_at").ok(),
-            Some(Order { field: OrderField::CreatedAt, descending: true })
+            Some(Order {
+                field: OrderField::CreatedAt,
+                descending: true
+            })
         );
         assert_eq!(
             Order::parse("+username").ok(),
-            Some(Order { field: OrderField::Username, descending: false })
+            Some(Order {
+                field: OrderField::Username,
+                descending: false
+            })
         );
         assert_eq!(
             Order::parse("first_name").ok(),
-            Some(Order { field: OrderField::FirstName, descending: false })
+            Some(Order {
+                field: OrderField::FirstName,
+                descending: false
+            })
         );
         assert!(Order::parse("password").is_err());
     }

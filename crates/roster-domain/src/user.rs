@@ -219,7 +219,11 @@ impl User {
     /// Applies a validated update. Checks that can fail run before anything changes.
     pub fn apply_changes(&mut self, changes: UserChanges, now: i64) -> Result<(), DomainError> {
         if let Some(id) = &changes.primary_email_address_id {
-            if !self.email_addresses.iter().any(|e| &e.id == id && e.verified) {
+            if !self
+                .email_addresses
+                .iter()
+                .any(|e| &e.id == id && e.verified)
+            {
                 return Err(DomainError::InvalidValue {
                     param: "primary_email_address_id".into(),
                     reason: format!("{id} is not a verified email address of this user."),
@@ -269,8 +273,14 @@ impl User {
             self.password_last_updated_at = Some(now);
         }
         set(&mut self.delete_self_enabled, delete_self_enabled);
-        set(&mut self.create_organization_enabled, create_organization_enabled);
-        set(&mut self.create_organizations_limit, create_organizations_limit);
+        set(
+            &mut self.create_organization_enabled,
+            create_organization_enabled,
+        );
+        set(
+            &mut self.create_organizations_limit,
+            create_organizations_limit,
+        );
         set(&mut self.bypass_client_trust, bypass_client_trust);
         set(&mut self.legal_accepted_at, legal_accepted_at);
         set(&mut self.created_at, created_at);
@@ -300,12 +310,18 @@ impl User {
 
     pub fn primary_email(&self) -> Option<&str> {
         let id = self.primary_email_address_id.as_deref()?;
-        self.email_addresses.iter().find(|e| e.id == id).map(|e| e.value.as_str())
+        self.email_addresses
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| e.value.as_str())
     }
 
     pub fn primary_phone(&self) -> Option<&str> {
         let id = self.primary_phone_number_id.as_deref()?;
-        self.phone_numbers.iter().find(|p| p.id == id).map(|p| p.value.as_str())
+        self.phone_numbers
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.value.as_str())
     }
 
     /// The Backend API view of the user at time `now` (lock state is time-dependent).

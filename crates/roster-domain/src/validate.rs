@@ -36,7 +36,10 @@ pub fn email(raw: &str) -> Result<String, DomainError> {
 
 /// Checks an E.164 phone number: `+` and 8 to 15 digits (spaces and dashes are removed).
 pub fn phone(raw: &str) -> Result<String, DomainError> {
-    let value: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+    let value: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
     let digits = value.strip_prefix('+').unwrap_or("");
     if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
         Ok(value)
@@ -73,7 +76,11 @@ pub fn locale(raw: &str) -> Result<String, DomainError> {
     let ok = !raw.is_empty()
         && raw.len() <= 35
         && raw.split('-').enumerate().all(|(i, part)| {
-            let len_ok = if i == 0 { (2..=3).contains(&part.len()) } else { (1..=8).contains(&part.len()) };
+            let len_ok = if i == 0 {
+                (2..=3).contains(&part.len())
+            } else {
+                (1..=8).contains(&part.len())
+            };
             len_ok && part.bytes().all(|b| b.is_ascii_alphanumeric())
         });
     if ok {
@@ -90,7 +97,9 @@ pub fn locale(raw: &str) -> Result<String, DomainError> {
 pub fn rfc3339_ms(param: &str, raw: &str) -> Result<i64, DomainError> {
     OffsetDateTime::parse(raw, &Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| DomainError::InvalidTime { param: param.to_owned() })
+        .map_err(|_| DomainError::InvalidTime {
+            param: param.to_owned(),
+        })
 }
 
 /// Bounded free-text fields (names, external ids).
@@ -110,15 +119,31 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(email(" Ada@Example.COM ").ok().as_deref(), Some("ada@example.com"));
-        for bad in ["", "a", "a@b", "@x.com", "a@@x.com", "a b@x.com", "a@x..com", "a@.x.com", "a@x.com."] {
+        assert_eq!(
+            email(" Ada@Example.COM ").ok().as_deref(),
+            Some("ada@example.com")
+        );
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@x.com",
+            "a@@x.com",
+            "a b@x.com",
+            "a@x..com",
+            "a@.x.com",
+            "a@x.com.",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn phones() {
-        assert_eq!(phone("+1 555-010-0000").ok().as_deref(), Some("+15550100000"));
+        assert_eq!(
+            phone("+1 555-010-0000").ok().as_deref(),
+            Some("+15550100000")
+        );
         for bad in ["5550100", "+12", "+1555abc0000", "+1234567890123456"] {
             assert!(phone(bad).is_err(), "{bad}");
         }
@@ -126,7 +151,10 @@ mod tests {
 
     #[test]
     fn usernames() {
-        assert_eq!(username("Ada_Lovelace").ok().as_deref(), Some("ada_lovelace"));
+        assert_eq!(
+            username("Ada_Lovelace").ok().as_deref(),
+            Some("ada_lovelace")
+        );
         for bad in ["abc", "has space", "semi;colon", &"x".repeat(65)] {
             assert!(username(bad).is_err(), "{bad}");
         }
@@ -144,7 +172,10 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(rfc3339_ms("created_at", "2012-10-20T07:15:20.902Z").ok(), Some(1_350_717_320_902));
+        assert_eq!(
+            rfc3339_ms("created_at", "2012-10-20T07:15:20.902Z").ok(),
+            Some(1_350_717_320_902)
+        );
         assert!(rfc3339_ms("created_at", "yesterday").is_err());
     }
 }

@@ -1,1 +1,161 @@
-fn main() {}
+//! `roster`: run the server, mint keys, apply migrations.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use roster_server::config::{Config, LogFormat, Overrides};
+
+#[derive(Parser)]
+#[command(
+    name = "roster",
+    version,
+    about = "Self-hosted user management with Clerk-compatible Backend API and three metadata tiers",
+    long_about = "Roster serves Clerk's Backend API for users and their public, private and unsafe \
+                  metadata. Start it with `roster serve`: on an empty directory it creates an \
+                  embedded SQLite database, an instance and a secret key, and prints them.\n\n\
+                  Settings come from defaults, then a TOML file (--config), then ROSTER_* \
+                  environment variables, then flags."
+)]
+struct Cli {
+    /// TOML configuration file (keys: listen, data_dir, database_url, log_format).
+    #[arg(long, global = true, env = "ROSTER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct StorageArgs {
+    /// Directory for the embedded database [default: ./roster-data].
+    #[arg(long, env = "ROSTER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL, e.g. sqlite:///var/lib/roster/roster.db [default: sqlite://DATA_DIR/roster.db].
+    #[arg(long, env = "ROSTER_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:4000]. Port 0 picks a free port.
+        #[arg(long, env = "ROSTER_LISTEN")]
+        listen: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// A secret key to accept for this instance, for scripted setups and tests.
+        #[arg(long = "secret-key", env = "ROSTER_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<String>,
+        /// File holding the secret key (alternative to ROSTER_SECRET_KEY).
+        #[arg(long, env = "ROSTER_SECRET_KEY_FILE")]
+        secret_key_file: Option<PathBuf>,
+        /// Log format: text or json.
+        #[arg(long, env = "ROSTER_LOG_FORMAT")]
+        log_format: Option<String>,
+    },
+    /// Manage secret keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Create the database if needed and apply pending migrations, then exit.
+    Migrate {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Mint a new secret key for the instance and print it (it is stored only hashed).
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn storage_config(
+    cli_config: Option<&std::path::Path>,
+    storage: StorageArgs,
+) -> anyhow::Result<Config> {
+    Config::load(
+        cli_config,
+        Overrides {
+            data_dir: storage.data_dir,
+            database_url: storage.database_url,
+            ..Overrides::default()
+        },
+    )
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            listen,
+            storage,
+            secret_key,
+            secret_key_file,
+            log_format,
+        } => {
+            let config = Config::load(
+                cli.config.as_deref(),
+                Overrides {
+                    listen,
+                    data_dir: storage.data_dir,
+                    database_url: storage.database_url,
+                    secret_key,
+                    secret_key_file,
+                    log_format,
+                },
+            )?;
+            init_logging(config.log_format);
+            roster_server::serve(config).await
+        }
+        Command::Keys {
+            command: KeysCommand::Create { storage },
+        } => {
+            let config = storage_config(cli.config.as_deref(), storage)?;
+            let store = roster_server::open_store(&config)?;
+            let (instance, _) = roster_server::ensure_instance(&store).await?;
+            let key = roster_server::create_secret_key(&store).await?;
+            eprintln!(
+                "New secret key for {} (shown once, stored hashed):",
+                instance.id
+            );
+            println!("{key}");
+            Ok(())
+        }
+        Command::Migrate { storage } => {
+            let config = storage_config(cli.config.as_deref(), storage)?;
+            roster_server::open_store(&config)?;
+            eprintln!("{}: schema is up to date", config.database_url);
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("roster: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

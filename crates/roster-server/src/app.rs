@@ -1,0 +1,168 @@
+//! The HTTP application: shared state, the router, and the middleware every `/v1` request passes
+//! (API version, then secret-key auth, before routing, so an unknown path without a key is 401).
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use roster_store::{Instance, Store};
+
+use crate::body::{query_pairs, MAX_BODY_BYTES};
+use crate::error::{ApiError, ApiResult};
+use crate::keys::KeyRing;
+use crate::routes::users;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub keys: KeyRing,
+    pub instance: Instance,
+}
+
+/// The first API version whose `PATCH /users/{id}` rejects metadata.
+pub const METADATA_ON_UPDATE_REJECTED_FROM: &str = "2026-05-12";
+
+/// The `Clerk-API-Version` a request asked for, if any (`YYYY-MM-DD`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiVersion(pub Option<String>);
+
+impl ApiVersion {
+    /// True when the version is at least `date` (requests without a version are legacy).
+    pub fn at_least(&self, date: &str) -> bool {
+        self.0.as_deref().is_some_and(|v| v >= date)
+    }
+}
+
+fn is_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+async fn api_version(mut req: Request, next: Next) -> Response {
+    let header = req
+        .headers()
+        .get("clerk-api-version")
+        .map(|v| v.to_str().map(str::to_owned));
+    let query = query_pairs(req.uri().query())
+        .into_iter()
+        .find(|(k, _)| k == "__clerk_api_version")
+        .map(|(_, v)| v);
+    let version = match (header, query) {
+        (Some(_), Some(_)) => {
+            return ApiError::ApiVersionInvalid(
+                "give the version either as a header or as a query parameter, not both".into(),
+            )
+            .into_response()
+        }
+        (Some(Err(_)), None) => {
+            return ApiError::ApiVersionInvalid("not a date".into()).into_response()
+        }
+        (Some(Ok(v)), None) | (None, Some(v)) => Some(v),
+        (None, None) => None,
+    };
+    if let Some(v) = &version {
+        if !is_date(v) {
+            return ApiError::ApiVersionInvalid(format!(
+                "{v} is not a version of the form YYYY-MM-DD"
+            ))
+            .into_response();
+        }
+    }
+    req.extensions_mut().insert(ApiVersion(version));
+    next.run(req).await
+}
+
+async fn require_secret_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let key = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    let Some(key) = key else {
+        return ApiError::AuthorizationHeaderInvalid.into_response();
+    };
+    match state.keys.verify(key).await {
+        Ok(true) => next.run(req).await,
+        Ok(false) => ApiError::SecretKeyInvalid.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    state.store.ping().await?;
+    Ok(axum::Json(serde_json::json!({"status": "ok"})))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Resource not found".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/count", get(users::count))
+        .route("/users/ban", post(users::ban_many))
+        .route("/users/unban", post(users::unban_many))
+        .route(
+            "/users/{user_id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
+        .route(
+            "/users/{user_id}/metadata",
+            axum::routing::patch(users::merge_metadata).put(users::replace_metadata),
+        )
+        .route("/users/{user_id}/ban", post(users::ban))
+        .route("/users/{user_id}/unban", post(users::unban))
+        .route("/users/{user_id}/lock", post(users::lock))
+        .route("/users/{user_id}/unlock", post(users::unlock))
+        .route(
+            "/users/{user_id}/verify_password",
+            post(users::verify_password),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_secret_key,
+        ))
+        .layer(middleware::from_fn(api_version));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_dates() {
+        assert!(is_date("2026-05-12"));
+        assert!(!is_date("2026-5-12"));
+        assert!(!is_date("latest"));
+        let v = ApiVersion(Some("2026-05-12".into()));
+        assert!(v.at_least(METADATA_ON_UPDATE_REJECTED_FROM));
+        assert!(!ApiVersion(Some("2025-11-10".into())).at_least(METADATA_ON_UPDATE_REJECTED_FROM));
+        assert!(!ApiVersion(None).at_least(METADATA_ON_UPDATE_REJECTED_FROM));
+    }
+}

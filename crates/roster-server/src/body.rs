@@ -1,0 +1,248 @@
+//! Request decoding at the edge: JSON bodies into typed fields with precise errors, and query
+//! strings with repeated keys. Everything here rejects with an [`ApiError`] naming the parameter.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use serde_json::{Map, Value};
+
+use roster_domain::metadata::{validate_tier_value, MetadataTier};
+use roster_domain::{DomainError, MetadataWrite};
+
+use crate::error::ApiError;
+
+/// The largest request body accepted. Metadata is at most 3 × 8 KB; this leaves ample room.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// A JSON object body. An empty body counts as `{}` (the JS SDK sends a JSON content type with
+/// no body on `POST /users/{id}/ban`).
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::BodyTooLarge(MAX_BODY_BYTES))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonObject(Map::new()));
+        }
+        if let Some(ct) = &content_type {
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if essence != "application/json" && !essence.ends_with("+json") {
+                return Err(ApiError::UnsupportedContentType(essence));
+            }
+        }
+        parse_object(&bytes).map(JsonObject)
+    }
+}
+
+/// Parses a JSON object body; anything else is `request_body_invalid`.
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::BodyInvalid)?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(ApiError::BodyInvalid),
+    }
+}
+
+/// Typed access to the fields of a body, each failing with the field's name.
+pub struct Fields {
+    map: Map<String, Value>,
+}
+
+fn wrong_type(param: &str, expected: &'static str) -> ApiError {
+    DomainError::WrongType {
+        param: param.to_owned(),
+        expected,
+    }
+    .into()
+}
+
+impl Fields {
+    /// Accepts only the listed parameters: anything else is `form_param_unknown`.
+    pub fn new(map: Map<String, Value>, allowed: &[&str]) -> Result<Fields, ApiError> {
+        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(DomainError::UnknownParam {
+                param: unknown.clone(),
+            }
+            .into());
+        }
+        Ok(Fields { map })
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    /// Absent or null → `None`.
+    pub fn string(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        Ok(self.nullable_string(name)?.flatten())
+    }
+
+    /// Absent → `None`; null → `Some(None)`.
+    pub fn nullable_string(&mut self, name: &str) -> Result<Option<Option<String>>, ApiError> {
+        match self.map.remove(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(s)) => Ok(Some(Some(s))),
+            Some(_) => Err(wrong_type(name, "string")),
+        }
+    }
+
+    pub fn bool(&mut self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.map.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(_) => Err(wrong_type(name, "boolean")),
+        }
+    }
+
+    pub fn nullable_int(&mut self, name: &str) -> Result<Option<Option<i64>>, ApiError> {
+        match self.map.remove(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(|n| Some(Some(n)))
+                .ok_or_else(|| wrong_type(name, "integer")),
+            Some(_) => Err(wrong_type(name, "integer")),
+        }
+    }
+
+    /// An array of strings (a lone string counts as one item); absent or null → empty.
+    pub fn string_list(&mut self, name: &str, max: usize) -> Result<Vec<String>, ApiError> {
+        let items = match self.map.remove(name) {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::String(s)) => vec![s],
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s),
+                    _ => Err(wrong_type(name, "array of strings")),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(_) => Err(wrong_type(name, "array of strings"))?,
+        };
+        if items.len() > max {
+            return Err(DomainError::TooManyItems {
+                param: name.to_owned(),
+                max,
+            }
+            .into());
+        }
+        Ok(items)
+    }
+
+    /// The three metadata fields, each checked to be an object or null.
+    pub fn metadata_write(&mut self) -> Result<MetadataWrite, ApiError> {
+        let mut write = MetadataWrite::default();
+        for tier in MetadataTier::ALL {
+            if let Some(value) = self.map.remove(tier.param_name()) {
+                validate_tier_value(tier, &value)?;
+                write.set(tier, value);
+            }
+        }
+        Ok(write)
+    }
+}
+
+/// Query-string pairs in order, repeated keys kept (`email_address=a&email_address=b`). Keys
+/// written as `name[]` count as `name`.
+pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .map(|(k, v)| {
+            let key = k
+                .strip_suffix("[]")
+                .map(str::to_owned)
+                .unwrap_or_else(|| k.into_owned());
+            (key, v.into_owned())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(v: Value, allowed: &[&str]) -> Result<Fields, ApiError> {
+        match v {
+            Value::Object(m) => Fields::new(m, allowed),
+            _ => Err(ApiError::BodyInvalid),
+        }
+    }
+
+    #[test]
+    fn unknown_params_are_named() {
+        let err = fields(json!({"first_name": "a", "nope": 1}), &["first_name"]).err();
+        assert!(
+            matches!(err, Some(ApiError::Domain(DomainError::UnknownParam { param })) if param == "nope")
+        );
+    }
+
+    #[test]
+    fn typed_getters() -> Result<(), ApiError> {
+        let mut f = fields(
+            json!({"s": "x", "n": null, "b": true, "i": 5, "l": ["a", "b"], "one": "a"}),
+            &["s", "n", "b", "i", "l", "one"],
+        )?;
+        assert_eq!(f.string("s")?, Some("x".into()));
+        assert_eq!(f.nullable_string("n")?, Some(None));
+        assert_eq!(f.nullable_string("missing")?, None);
+        assert_eq!(f.bool("b")?, Some(true));
+        assert_eq!(f.nullable_int("i")?, Some(Some(5)));
+        assert_eq!(f.string_list("l", 10)?, vec!["a", "b"]);
+        assert_eq!(f.string_list("one", 10)?, vec!["a"]);
+        Ok(())
+    }
+
+    #[test]
+    fn wrong_types_are_named() -> Result<(), ApiError> {
+        let mut f = fields(
+            json!({"s": 1, "l": [1], "m": "x"}),
+            &["s", "l", "public_metadata", "m"],
+        )?;
+        assert!(f.string("s").is_err());
+        assert!(f.string_list("l", 10).is_err());
+        let mut f = fields(json!({"public_metadata": "x"}), &["public_metadata"])?;
+        assert!(matches!(
+            f.metadata_write(),
+            Err(ApiError::Domain(DomainError::MetadataNotObject {
+                param: "public_metadata"
+            }))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn query_pairs_keep_repeats() {
+        let pairs = query_pairs(Some("email_address=a%40x.com&email_address[]=b&limit=5"));
+        assert_eq!(
+            pairs,
+            vec![
+                ("email_address".into(), "a@x.com".into()),
+                ("email_address".into(), "b".into()),
+                ("limit".into(), "5".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn bodies_must_be_objects() {
+        assert!(parse_object(b"[1]").is_err());
+        assert!(parse_object(b"{\"a\":").is_err());
+        assert!(parse_object(b"{\"a\":1}").is_ok());
+    }
+}

@@ -1,0 +1,128 @@
+//! The `roster` server: configuration, start-up, and the HTTP application serving Clerk's
+//! Backend API. Domain rules live in `roster-domain`, storage in `roster-store`; this crate parses
+//! requests, calls them, and renders responses.
+
+pub mod app;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod routes;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::Engine;
+
+use roster_store::sqlite::SqliteStore;
+use roster_store::{Instance, Store};
+
+use crate::config::Config;
+
+/// Opens the store named by the database URL, creating and migrating it as needed.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = &config.database_url;
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = Path::new(path);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create data directory {}", parent.display()))?;
+        }
+        let store = SqliteStore::open(path)
+            .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+        return Ok(Arc::new(store));
+    }
+    let scheme = url.split("://").next().unwrap_or(url);
+    anyhow::bail!("unsupported database URL scheme `{scheme}`: use sqlite://PATH")
+}
+
+/// The instance of the database, created on first start.
+pub async fn ensure_instance(store: &Arc<dyn Store>) -> anyhow::Result<(Instance, bool)> {
+    let now = routes::now_ms();
+    let id = roster_domain::ids::new_id("ins", now);
+    let frontend_host = format!("{}.roster.localhost$", id.to_lowercase().replace('_', "-"));
+    let candidate = Instance {
+        publishable_key: format!(
+            "pk_test_{}",
+            base64::engine::general_purpose::STANDARD.encode(frontend_host)
+        ),
+        id,
+        created_at: now,
+    };
+    let instance = store.instance_or_create(candidate.clone()).await?;
+    let created = instance.id == candidate.id;
+    Ok((instance, created))
+}
+
+/// Mints a secret key for the instance and stores its hash. The key itself is returned once.
+pub async fn create_secret_key(store: &Arc<dyn Store>) -> anyhow::Result<String> {
+    let key = keys::mint_secret_key();
+    store
+        .add_secret_key_hash(&hex::encode(keys::hash_key(&key)), routes::now_ms())
+        .await?;
+    Ok(key)
+}
+
+/// Starts serving and prints what a newcomer needs. Runs until the process is stopped.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let (instance, created) = ensure_instance(&store).await?;
+    let minted = if created {
+        Some(create_secret_key(&store).await?)
+    } else {
+        None
+    };
+    if let Some(key) = &config.secret_key {
+        store
+            .add_secret_key_hash(&hex::encode(keys::hash_key(key.expose())), routes::now_ms())
+            .await?;
+    }
+    let keys = keys::KeyRing::load(Arc::clone(&store)).await?;
+    let state = app::AppState {
+        store,
+        keys,
+        instance: instance.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+    let key_line = match &minted {
+        Some(key) => format!("{key}   (shown once; stored hashed)"),
+        None if config.secret_key.is_some() => "from ROSTER_SECRET_KEY".to_owned(),
+        None => "stored hashed; mint another with `roster keys create`".to_owned(),
+    };
+    let curl_key = minted.as_deref().unwrap_or("$ROSTER_SECRET_KEY");
+    println!("Roster listening on {base}");
+    println!("  instance:        {}", instance.id);
+    println!("  database:        {}", config.database_url);
+    println!("  publishable key: {}", instance.publishable_key);
+    println!("  secret key:      {key_line}");
+    println!("  try:             curl -H \"Authorization: Bearer {curl_key}\" {base}/v1/users");
+    tracing::info!(%addr, instance = %instance.id, "listening");
+    axum::serve(listener, app::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,750 @@
+//! `/v1/users…`: the Backend API for users and their metadata.
+
+use axum::extract::{RawQuery, State};
+use axum::{Extension, Json};
+use serde_json::Value;
+
+use roster_domain::query::{
+    IncludeExclude, Order, UserFilter, UserQuery, MAX_FILTER_VALUES, MAX_LIMIT,
+};
+use roster_domain::user::{NewUser, UserChanges};
+use roster_domain::{ids, password, validate, DomainError, MetadataWrite, User};
+use roster_proto::{DeletedObjectJson, TotalCountJson, UserJson, VerifiedJson};
+use roster_store::UserEdit;
+
+use super::{now_ms, user_not_found, UserId};
+use crate::app::{ApiVersion, AppState, METADATA_ON_UPDATE_REJECTED_FROM};
+use crate::body::{query_pairs, Fields, JsonObject};
+use crate::error::{ApiError, ApiResult};
+
+const MAX_NAME_BYTES: usize = 256;
+const MAX_EXTERNAL_ID_BYTES: usize = 512;
+
+const CREATE_PARAMS: &[&str] = &[
+    "external_id",
+    "first_name",
+    "last_name",
+    "locale",
+    "email_address",
+    "phone_number",
+    "web3_wallet",
+    "username",
+    "password",
+    "password_digest",
+    "password_hasher",
+    "skip_password_checks",
+    "skip_password_requirement",
+    "totp_secret",
+    "backup_codes",
+    "public_metadata",
+    "private_metadata",
+    "unsafe_metadata",
+    "delete_self_enabled",
+    "create_organization_enabled",
+    "create_organizations_limit",
+    "legal_accepted_at",
+    "skip_legal_checks",
+    "skip_user_requirement",
+    "created_at",
+    "bypass_client_trust",
+    "banned",
+    "locked",
+    "email_address_identification_status",
+    "phone_number_identification_status",
+];
+
+const UPDATE_PARAMS: &[&str] = &[
+    "external_id",
+    "first_name",
+    "last_name",
+    "locale",
+    "primary_email_address_id",
+    "primary_phone_number_id",
+    "primary_web3_wallet_id",
+    "notify_primary_email_address_changed",
+    "username",
+    "profile_image_id",
+    "password",
+    "password_digest",
+    "password_hasher",
+    "skip_password_checks",
+    "sign_out_of_other_sessions",
+    "totp_secret",
+    "backup_codes",
+    "public_metadata",
+    "private_metadata",
+    "unsafe_metadata",
+    "delete_self_enabled",
+    "create_organization_enabled",
+    "create_organizations_limit",
+    "legal_accepted_at",
+    "skip_legal_checks",
+    "created_at",
+    "bypass_client_trust",
+];
+
+const METADATA_PARAMS: &[&str] = &["public_metadata", "private_metadata", "unsafe_metadata"];
+
+fn render(user: &User) -> Json<UserJson> {
+    Json(user.to_json(now_ms()))
+}
+
+fn unsupported(param: &str, what: &str) -> ApiError {
+    DomainError::InvalidValue {
+        param: param.to_owned(),
+        reason: format!("{what} is not supported by Roster."),
+    }
+    .into()
+}
+
+fn optional_text(param: &str, value: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    Ok(value.map(|v| validate::text(param, &v, max)).transpose()?)
+}
+
+/// Statuses for an identifier list: verified unless `reserved`, one per identifier.
+fn identification_statuses(
+    fields: &mut Fields,
+    param: &str,
+    values: Vec<String>,
+    statuses_param: &str,
+) -> ApiResult<Vec<(String, bool)>> {
+    let statuses = fields.string_list(statuses_param, MAX_FILTER_VALUES)?;
+    if !statuses.is_empty() && statuses.len() != values.len() {
+        return Err(DomainError::ArrayLengthMismatch {
+            param: statuses_param.to_owned(),
+            other: param.to_owned(),
+        }
+        .into());
+    }
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match statuses.get(i).map(String::as_str) {
+            None | Some("verified") => Ok((v, true)),
+            Some("reserved") => Ok((v, false)),
+            Some(other) => Err(DomainError::InvalidValue {
+                param: statuses_param.to_owned(),
+                reason: format!("{other} does not match one of the allowed values for parameter {statuses_param}"),
+            }
+            .into()),
+        })
+        .collect()
+}
+
+/// A password given in a request, not yet hashed.
+enum PasswordInput {
+    Plain(String),
+    Digest(String),
+}
+
+fn password_input(fields: &mut Fields) -> ApiResult<Option<PasswordInput>> {
+    let plain = fields.string("password")?;
+    let digest = fields.string("password_digest")?;
+    let hasher = fields.string("password_hasher")?;
+    let skip_checks = fields.bool("skip_password_checks")?.unwrap_or(false);
+    match (plain, digest, hasher) {
+        (Some(_), Some(_), _) => Err(DomainError::InvalidValue {
+            param: "password_digest".into(),
+            reason: "password and password_digest cannot be given together.".into(),
+        }
+        .into()),
+        (Some(p), None, _) => {
+            password::check_policy(&p, skip_checks)?;
+            Ok(Some(PasswordInput::Plain(p)))
+        }
+        (None, Some(d), Some(h)) => {
+            password::check_digest(&h, &d)?;
+            Ok(Some(PasswordInput::Digest(d)))
+        }
+        (None, Some(_), None) => Err(DomainError::MissingParam {
+            param: "password_hasher".into(),
+        }
+        .into()),
+        (None, None, _) => Ok(None),
+    }
+}
+
+/// Hashes a plain password on a blocking worker (Argon2id is deliberately slow).
+async fn digest_of(input: Option<PasswordInput>) -> ApiResult<Option<String>> {
+    match input {
+        None => Ok(None),
+        Some(PasswordInput::Digest(d)) => Ok(Some(d)),
+        Some(PasswordInput::Plain(p)) => tokio::task::spawn_blocking(move || password::hash(&p))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map(Some)
+            .map_err(|e| ApiError::Internal(e.to_string())),
+    }
+}
+
+fn reject_unsupported(fields: &mut Fields) -> ApiResult<()> {
+    if !fields
+        .string_list("web3_wallet", MAX_FILTER_VALUES)?
+        .is_empty()
+    {
+        return Err(unsupported("web3_wallet", "Web3 wallets are"));
+    }
+    if fields.string("totp_secret")?.is_some() {
+        return Err(unsupported("totp_secret", "TOTP"));
+    }
+    if !fields
+        .string_list("backup_codes", MAX_FILTER_VALUES)?
+        .is_empty()
+    {
+        return Err(unsupported("backup_codes", "Backup codes are"));
+    }
+    Ok(())
+}
+
+fn parse_new_user(
+    map: serde_json::Map<String, Value>,
+) -> ApiResult<(NewUser, Option<PasswordInput>)> {
+    let mut f = Fields::new(map, CREATE_PARAMS)?;
+    reject_unsupported(&mut f)?;
+    let emails = f
+        .string_list("email_address", MAX_FILTER_VALUES)?
+        .iter()
+        .map(|e| validate::email(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let phones = f
+        .string_list("phone_number", MAX_FILTER_VALUES)?
+        .iter()
+        .map(|p| validate::phone(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let email_addresses = identification_statuses(
+        &mut f,
+        "email_address",
+        emails,
+        "email_address_identification_status",
+    )?;
+    let phone_numbers = identification_statuses(
+        &mut f,
+        "phone_number",
+        phones,
+        "phone_number_identification_status",
+    )?;
+    for (param, list) in [
+        ("email_address", &email_addresses),
+        ("phone_number", &phone_numbers),
+    ] {
+        let mut seen = std::collections::HashSet::new();
+        if !list.iter().all(|(v, _)| seen.insert(v)) {
+            return Err(DomainError::InvalidValue {
+                param: param.into(),
+                reason: format!("{param} contains the same value twice."),
+            }
+            .into());
+        }
+    }
+    let password = password_input(&mut f)?;
+    for flag in [
+        "skip_password_requirement",
+        "skip_legal_checks",
+        "skip_user_requirement",
+    ] {
+        f.bool(flag)?;
+    }
+    let new = NewUser {
+        external_id: optional_text(
+            "external_id",
+            f.string("external_id")?,
+            MAX_EXTERNAL_ID_BYTES,
+        )?,
+        username: f
+            .string("username")?
+            .map(|u| validate::username(&u))
+            .transpose()?,
+        first_name: optional_text("first_name", f.string("first_name")?, MAX_NAME_BYTES)?,
+        last_name: optional_text("last_name", f.string("last_name")?, MAX_NAME_BYTES)?,
+        locale: f
+            .string("locale")?
+            .map(|l| validate::locale(&l))
+            .transpose()?,
+        email_addresses,
+        phone_numbers,
+        password_digest: None,
+        metadata: f.metadata_write()?,
+        banned: f.bool("banned")?.unwrap_or(false),
+        locked: f.bool("locked")?.unwrap_or(false),
+        delete_self_enabled: f.bool("delete_self_enabled")?,
+        create_organization_enabled: f.bool("create_organization_enabled")?,
+        create_organizations_limit: f.nullable_int("create_organizations_limit")?.flatten(),
+        bypass_client_trust: f.bool("bypass_client_trust")?,
+        legal_accepted_at: f
+            .string("legal_accepted_at")?
+            .map(|t| validate::rfc3339_ms("legal_accepted_at", &t))
+            .transpose()?,
+        created_at: f
+            .string("created_at")?
+            .map(|t| validate::rfc3339_ms("created_at", &t))
+            .transpose()?,
+    };
+    Ok((new, password))
+}
+
+/// `POST /v1/users`
+pub async fn create(
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<UserJson>> {
+    let (mut new, password) = parse_new_user(body)?;
+    new.password_digest = digest_of(password).await?;
+    let now = now_ms();
+    let user = User::create(new, now, |prefix| ids::new_id(prefix, now))?;
+    let user = state.store.insert_user(user).await?;
+    Ok(render(&user))
+}
+
+fn parse_int(param: &str, raw: &str) -> ApiResult<i64> {
+    raw.parse().map_err(|_| {
+        DomainError::InvalidValue {
+            param: param.to_owned(),
+            reason: format!("{param} must be an integer."),
+        }
+        .into()
+    })
+}
+
+fn parse_time(param: &str, raw: &str) -> ApiResult<i64> {
+    raw.parse().map_err(|_| {
+        DomainError::InvalidDate {
+            param: param.to_owned(),
+        }
+        .into()
+    })
+}
+
+fn parse_bool(param: &str, raw: &str) -> ApiResult<bool> {
+    match raw {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(DomainError::InvalidValue {
+            param: param.to_owned(),
+            reason: format!("{param} must be true or false."),
+        }
+        .into()),
+    }
+}
+
+/// Parses the list/count query string. Unknown parameters are ignored (clients add their own).
+fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<UserQuery> {
+    let mut q = UserQuery::default();
+    let mut order_seen = false;
+    let mut lists: std::collections::HashMap<&'static str, Vec<String>> = Default::default();
+    let f: &mut UserFilter = &mut q.filter;
+    for (key, value) in query_pairs(raw) {
+        let list_key = match key.as_str() {
+            "email_address" => Some("email_address"),
+            "phone_number" => Some("phone_number"),
+            "username" => Some("username"),
+            "external_id" => Some("external_id"),
+            "user_id" => Some("user_id"),
+            "web3_wallet" => Some("web3_wallet"),
+            "organization_id" => Some("organization_id"),
+            "provider_user_id" => Some("provider_user_id"),
+            _ => None,
+        };
+        if let Some(k) = list_key {
+            lists.entry(k).or_default().push(value);
+            continue;
+        }
+        let nonempty = || (!value.is_empty()).then(|| value.clone());
+        match key.as_str() {
+            "query" => f.query = nonempty(),
+            "email_address_query" => f.email_address_query = nonempty(),
+            "phone_number_query" => f.phone_number_query = nonempty(),
+            "username_query" => f.username_query = nonempty(),
+            "name_query" => f.name_query = nonempty(),
+            "banned" => f.banned = Some(parse_bool("banned", &value)?),
+            "created_at_before" => f.created_at.before = Some(parse_time(&key, &value)?),
+            "created_at_after" => f.created_at.after = Some(parse_time(&key, &value)?),
+            "last_active_at_before" => f.last_active_at.before = Some(parse_time(&key, &value)?),
+            "last_active_at_after" | "last_active_at_since" => {
+                f.last_active_at.after = Some(parse_time(&key, &value)?)
+            }
+            "last_sign_in_at_before" => f.last_sign_in_at.before = Some(parse_time(&key, &value)?),
+            "last_sign_in_at_after" => f.last_sign_in_at.after = Some(parse_time(&key, &value)?),
+            "limit" if paging => {
+                let limit = parse_int("limit", &value)?;
+                if !(1..=i64::from(MAX_LIMIT)).contains(&limit) {
+                    return Err(DomainError::InvalidValue {
+                        param: "limit".into(),
+                        reason: format!("limit must be between 1 and {MAX_LIMIT}."),
+                    }
+                    .into());
+                }
+                q.limit = limit as u32;
+            }
+            "offset" if paging => {
+                let offset = parse_int("offset", &value)?;
+                q.offset = u64::try_from(offset).map_err(|_| DomainError::InvalidValue {
+                    param: "offset".into(),
+                    reason: "offset must be 0 or more.".into(),
+                })?;
+            }
+            // Only the first order_by counts, as in Clerk.
+            "order_by" if paging && !order_seen => {
+                order_seen = true;
+                q.order = Order::parse(&value)?;
+            }
+            _ => {}
+        }
+    }
+    for (key, values) in lists {
+        if values.len() > MAX_FILTER_VALUES {
+            return Err(DomainError::TooManyItems {
+                param: key.to_owned(),
+                max: MAX_FILTER_VALUES,
+            }
+            .into());
+        }
+        match key {
+            "email_address" => f.email_addresses = values,
+            "phone_number" => f.phone_numbers = values,
+            "username" => f.usernames = values,
+            "external_id" => f.external_ids = IncludeExclude::from_values(&values),
+            "user_id" => f.user_ids = IncludeExclude::from_values(&values),
+            // Roster has no web3 wallets, organizations or OAuth accounts: asking for users that
+            // have one of them matches nobody.
+            _ => f.matches_nothing = true,
+        }
+    }
+    Ok(q)
+}
+
+/// `GET /v1/users`: a bare array.
+pub async fn list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Vec<UserJson>>> {
+    let query = parse_user_query(raw.as_deref(), true)?;
+    let users = state.store.list_users(&query).await?;
+    let now = now_ms();
+    Ok(Json(users.iter().map(|u| u.to_json(now)).collect()))
+}
+
+/// `GET /v1/users/count`
+pub async fn count(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<TotalCountJson>> {
+    let query = parse_user_query(raw.as_deref(), false)?;
+    Ok(Json(TotalCountJson::new(
+        state.store.count_users(&query.filter).await?,
+    )))
+}
+
+/// `GET /v1/users/{user_id}`
+pub async fn get(State(state): State<AppState>, UserId(id): UserId) -> ApiResult<Json<UserJson>> {
+    let user = state
+        .store
+        .get_user(&id)
+        .await?
+        .ok_or_else(|| user_not_found(&id))?;
+    Ok(render(&user))
+}
+
+/// Runs `edit` on the stored user atomically and renders the result.
+async fn edit_user(state: &AppState, id: &str, edit: UserEdit) -> ApiResult<Json<UserJson>> {
+    let user = state
+        .store
+        .update_user(id, edit)
+        .await?
+        .ok_or_else(|| user_not_found(id))?;
+    Ok(render(&user))
+}
+
+fn parse_changes(
+    map: serde_json::Map<String, Value>,
+    version: &ApiVersion,
+) -> ApiResult<(UserChanges, Option<PasswordInput>)> {
+    let mut f = Fields::new(map, UPDATE_PARAMS)?;
+    if version.at_least(METADATA_ON_UPDATE_REJECTED_FROM) {
+        if let Some(param) = METADATA_PARAMS.iter().find(|p| f.contains(p)) {
+            return Err(DomainError::RejectedForVersion {
+                param: (*param).to_owned(),
+                version: version.0.clone().unwrap_or_default(),
+            }
+            .into());
+        }
+    }
+    reject_unsupported(&mut f)?;
+    if f.string("primary_web3_wallet_id")?.is_some() {
+        return Err(unsupported("primary_web3_wallet_id", "Web3 wallets are"));
+    }
+    if f.string("profile_image_id")?.is_some() {
+        return Err(unsupported("profile_image_id", "Profile images are"));
+    }
+    f.bool("notify_primary_email_address_changed")?;
+    f.bool("sign_out_of_other_sessions")?;
+    f.bool("skip_legal_checks")?;
+    let password = password_input(&mut f)?;
+    let text =
+        |param: &str, v: Option<Option<String>>, max: usize| -> ApiResult<Option<Option<String>>> {
+            Ok(match v {
+                Some(Some(s)) => Some(Some(validate::text(param, &s, max)?)),
+                other => other,
+            })
+        };
+    let changes = UserChanges {
+        external_id: text(
+            "external_id",
+            f.nullable_string("external_id")?,
+            MAX_EXTERNAL_ID_BYTES,
+        )?,
+        // null or "" removes the username.
+        username: match f.nullable_string("username")? {
+            Some(Some(u)) if !u.is_empty() => Some(Some(validate::username(&u)?)),
+            Some(_) => Some(None),
+            None => None,
+        },
+        first_name: text(
+            "first_name",
+            f.nullable_string("first_name")?,
+            MAX_NAME_BYTES,
+        )?,
+        last_name: text("last_name", f.nullable_string("last_name")?, MAX_NAME_BYTES)?,
+        locale: match f.nullable_string("locale")? {
+            Some(Some(l)) => Some(Some(validate::locale(&l)?)),
+            other => other,
+        },
+        primary_email_address_id: f.string("primary_email_address_id")?,
+        primary_phone_number_id: f.string("primary_phone_number_id")?,
+        password_digest: None,
+        metadata: f.metadata_write()?,
+        delete_self_enabled: f.bool("delete_self_enabled")?,
+        create_organization_enabled: f.bool("create_organization_enabled")?,
+        create_organizations_limit: f.nullable_int("create_organizations_limit")?,
+        bypass_client_trust: f.bool("bypass_client_trust")?,
+        legal_accepted_at: match f.nullable_string("legal_accepted_at")? {
+            Some(Some(t)) => Some(Some(validate::rfc3339_ms("legal_accepted_at", &t)?)),
+            Some(None) => Some(None),
+            None => None,
+        },
+        created_at: f
+            .string("created_at")?
+            .map(|t| validate::rfc3339_ms("created_at", &t))
+            .transpose()?,
+    };
+    Ok((changes, password))
+}
+
+/// `PATCH /v1/users/{user_id}`. Metadata here replaces (legacy) before API version 2026-05-12
+/// and is rejected from it on.
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    UserId(id): UserId,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<UserJson>> {
+    let (mut changes, password) = parse_changes(body, &version)?;
+    changes.password_digest = digest_of(password).await?;
+    let now = now_ms();
+    edit_user(
+        &state,
+        &id,
+        Box::new(move |u| u.apply_changes(changes, now)),
+    )
+    .await
+}
+
+fn metadata_body(body: serde_json::Map<String, Value>) -> ApiResult<MetadataWrite> {
+    Fields::new(body, METADATA_PARAMS)?.metadata_write()
+}
+
+/// `PATCH /v1/users/{user_id}/metadata`: deep merge.
+pub async fn merge_metadata(
+    State(state): State<AppState>,
+    UserId(id): UserId,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<UserJson>> {
+    let write = metadata_body(body)?;
+    let now = now_ms();
+    edit_user(
+        &state,
+        &id,
+        Box::new(move |u| u.merge_metadata(&write, now)),
+    )
+    .await
+}
+
+/// `PUT /v1/users/{user_id}/metadata`: replace the tiers sent.
+pub async fn replace_metadata(
+    State(state): State<AppState>,
+    UserId(id): UserId,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<UserJson>> {
+    let write = metadata_body(body)?;
+    let now = now_ms();
+    edit_user(
+        &state,
+        &id,
+        Box::new(move |u| u.replace_metadata(&write, now)),
+    )
+    .await
+}
+
+/// `DELETE /v1/users/{user_id}`
+pub async fn delete(
+    State(state): State<AppState>,
+    UserId(id): UserId,
+) -> ApiResult<Json<DeletedObjectJson>> {
+    if !state.store.delete_user(&id).await? {
+        return Err(user_not_found(&id));
+    }
+    Ok(Json(DeletedObjectJson {
+        object: "user".into(),
+        id,
+        deleted: true,
+    }))
+}
+
+fn no_body(body: serde_json::Map<String, Value>) -> ApiResult<()> {
+    Fields::new(body, &[]).map(|_| ())
+}
+
+pub async fn ban(
+    State(s): State<AppState>,
+    UserId(id): UserId,
+    JsonObject(b): JsonObject,
+) -> ApiResult<Json<UserJson>> {
+    no_body(b)?;
+    let now = now_ms();
+    edit_user(&s, &id, Box::new(move |u| Ok(u.set_banned(true, now)))).await
+}
+
+pub async fn unban(
+    State(s): State<AppState>,
+    UserId(id): UserId,
+    JsonObject(b): JsonObject,
+) -> ApiResult<Json<UserJson>> {
+    no_body(b)?;
+    let now = now_ms();
+    edit_user(&s, &id, Box::new(move |u| Ok(u.set_banned(false, now)))).await
+}
+
+pub async fn lock(
+    State(s): State<AppState>,
+    UserId(id): UserId,
+    JsonObject(b): JsonObject,
+) -> ApiResult<Json<UserJson>> {
+    no_body(b)?;
+    let now = now_ms();
+    edit_user(&s, &id, Box::new(move |u| Ok(u.lock(now)))).await
+}
+
+pub async fn unlock(
+    State(s): State<AppState>,
+    UserId(id): UserId,
+    JsonObject(b): JsonObject,
+) -> ApiResult<Json<UserJson>> {
+    no_body(b)?;
+    let now = now_ms();
+    edit_user(&s, &id, Box::new(move |u| Ok(u.unlock(now)))).await
+}
+
+const MAX_BULK_BAN: usize = 50;
+
+async fn set_banned_many(
+    state: &AppState,
+    body: serde_json::Map<String, Value>,
+    banned: bool,
+) -> ApiResult<Json<Vec<UserJson>>> {
+    let mut f = Fields::new(body, &["user_ids"])?;
+    let ids = f.string_list("user_ids", MAX_BULK_BAN)?;
+    if ids.is_empty() {
+        return Err(DomainError::MissingParam {
+            param: "user_ids".into(),
+        }
+        .into());
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids.iter().filter(|id| ids::has_shape(id, "user")) {
+        let now = now_ms();
+        if let Some(user) = state
+            .store
+            .update_user(id, Box::new(move |u| Ok(u.set_banned(banned, now))))
+            .await?
+        {
+            out.push(user.to_json(now));
+        }
+    }
+    Ok(Json(out))
+}
+
+/// `POST /v1/users/ban`: bans up to 50 users; unknown ids are skipped.
+pub async fn ban_many(
+    State(s): State<AppState>,
+    JsonObject(b): JsonObject,
+) -> ApiResult<Json<Vec<UserJson>>> {
+    set_banned_many(&s, b, true).await
+}
+
+/// `POST /v1/users/unban`
+pub async fn unban_many(
+    State(s): State<AppState>,
+    JsonObject(b): JsonObject,
+) -> ApiResult<Json<Vec<UserJson>>> {
+    set_banned_many(&s, b, false).await
+}
+
+/// `POST /v1/users/{user_id}/verify_password`
+pub async fn verify_password(
+    State(state): State<AppState>,
+    UserId(id): UserId,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<VerifiedJson>> {
+    let mut f = Fields::new(body, &["password"])?;
+    let candidate = f
+        .string("password")?
+        .ok_or_else(|| DomainError::MissingParam {
+            param: "password".into(),
+        })?;
+    let user = state
+        .store
+        .get_user(&id)
+        .await?
+        .ok_or_else(|| user_not_found(&id))?;
+    // Without a password, verify against a dummy digest so the answer takes the same time.
+    let digest = user
+        .password_digest
+        .unwrap_or_else(|| password::DUMMY_DIGEST.to_owned());
+    let verified = tokio::task::spawn_blocking(move || password::verify(&candidate, &digest))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if verified {
+        Ok(Json(VerifiedJson { verified: true }))
+    } else {
+        Err(ApiError::PasswordIncorrect)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() -> ApiResult<()> {
+        let q = parse_user_query(
+            Some("email_address=a%40x.com&email_address=b%40x.com&limit=20&offset=5&order_by=-username&order_by=created_at&banned=true&user_id=-user_x"),
+            true,
+        )?;
+        assert_eq!(q.filter.email_addresses.len(), 2);
+        assert_eq!(q.limit, 20);
+        assert_eq!(q.offset, 5);
+        assert_eq!(q.order, Order::parse("-username")?);
+        assert_eq!(q.filter.banned, Some(true));
+        assert_eq!(q.filter.user_ids.exclude, vec!["user_x"]);
+        Ok(())
+    }
+
+    #[test]
+    fn query_limits() {
+        assert!(parse_user_query(Some("limit=0"), true).is_err());
+        assert!(parse_user_query(Some("limit=501"), true).is_err());
+        assert!(parse_user_query(Some("offset=-1"), true).is_err());
+        assert!(parse_user_query(Some("created_at_after=yesterday"), true).is_err());
+        let many: Vec<String> = (0..101).map(|i| format!("user_id=user_{i}")).collect();
+        assert!(parse_user_query(Some(&many.join("&")), true).is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! The WHERE and ORDER BY clauses of user lists, written once for every SQL backend. Backends
+//! differ only in how a placeholder is spelled, which [`SqlFilter`] is told.
+
+use roster_domain::query::{IncludeExclude, OrderField, TimeRange, UserFilter, UserQuery};
+
+/// A parameter of a built query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlParam {
+    Text(String),
+    Int(i64),
+}
+
+/// Builds SQL text and its parameters, numbering placeholders the backend's way.
+pub struct SqlFilter {
+    pub sql: String,
+    pub params: Vec<SqlParam>,
+    placeholder: fn(usize) -> String,
+}
+
+/// `LIKE` pattern matching `needle` anywhere, with `\` escaping the wildcards.
+fn contains_pattern(needle: &str) -> String {
+    let mut escaped = String::with_capacity(needle.len() + 2);
+    escaped.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    escaped
+}
+
+impl SqlFilter {
+    pub fn new(placeholder: fn(usize) -> String) -> Self {
+        Self {
+            sql: String::new(),
+            params: Vec::new(),
+            placeholder,
+        }
+    }
+
+    fn bind(&mut self, param: SqlParam) -> String {
+        self.params.push(param);
+        (self.placeholder)(self.params.len())
+    }
+
+    fn list(&mut self, values: &[String], lower: bool) -> String {
+        let marks: Vec<String> = values
+            .iter()
+            .map(|v| {
+                self.bind(SqlParam::Text(if lower {
+                    v.to_lowercase()
+                } else {
+                    v.clone()
+                }))
+            })
+            .collect();
+        marks.join(", ")
+    }
+
+    fn identifier_in(&mut self, kind: &str, values: &[String]) -> String {
+        let kind = self.bind(SqlParam::Text(kind.to_owned()));
+        let list = self.list(values, true);
+        format!("EXISTS (SELECT 1 FROM identifiers i WHERE i.user_id = users.id AND i.kind = {kind} AND i.value IN ({list}))")
+    }
+
+    fn identifier_like(&mut self, kind: &str, needle: &str) -> String {
+        let kind = self.bind(SqlParam::Text(kind.to_owned()));
+        let pattern = self.bind(SqlParam::Text(contains_pattern(needle)));
+        format!("EXISTS (SELECT 1 FROM identifiers i WHERE i.user_id = users.id AND i.kind = {kind} AND i.value LIKE {pattern} ESCAPE '\\')")
+    }
+
+    fn like(&mut self, column: &str, needle: &str) -> String {
+        let pattern = self.bind(SqlParam::Text(contains_pattern(needle)));
+        format!("{column} LIKE {pattern} ESCAPE '\\'")
+    }
+
+    fn include_exclude(&mut self, column: &str, ie: &IncludeExclude, out: &mut Vec<String>) {
+        if !ie.include.is_empty() {
+            let list = self.list(&ie.include, false);
+            out.push(format!("{column} IN ({list})"));
+        }
+        if !ie.exclude.is_empty() {
+            let list = self.list(&ie.exclude, false);
+            out.push(format!("({column} IS NULL OR {column} NOT IN ({list}))"));
+        }
+    }
+
+    fn time_range(&mut self, column: &str, range: TimeRange, out: &mut Vec<String>) {
+        if let Some(before) = range.before {
+            let mark = self.bind(SqlParam::Int(before));
+            out.push(format!("{column} < {mark}"));
+        }
+        if let Some(after) = range.after {
+            let mark = self.bind(SqlParam::Int(after));
+            out.push(format!("{column} > {mark}"));
+        }
+    }
+
+    /// Appends ` WHERE …` for the filter (nothing when it filters nothing).
+    pub fn push_where(&mut self, f: &UserFilter) {
+        let mut clauses = Vec::new();
+        if f.matches_nothing {
+            clauses.push("1 = 0".to_owned());
+        }
+        if !f.email_addresses.is_empty() {
+            clauses.push(self.identifier_in("email_address", &f.email_addresses));
+        }
+        if !f.phone_numbers.is_empty() {
+            clauses.push(self.identifier_in("phone_number", &f.phone_numbers));
+        }
+        if !f.usernames.is_empty() {
+            let list = self.list(&f.usernames, true);
+            clauses.push(format!("username IN ({list})"));
+        }
+        self.include_exclude("external_id", &f.external_ids, &mut clauses);
+        self.include_exclude("id", &f.user_ids, &mut clauses);
+        if let Some(q) = &f.query {
+            clauses.push(self.like("search", q));
+        }
+        if let Some(q) = &f.email_address_query {
+            clauses.push(self.identifier_like("email_address", q));
+        }
+        if let Some(q) = &f.phone_number_query {
+            clauses.push(self.identifier_like("phone_number", q));
+        }
+        if let Some(q) = &f.username_query {
+            clauses.push(self.like("username", q));
+        }
+        if let Some(q) = &f.name_query {
+            clauses.push(self.like("name_search", q));
+        }
+        if let Some(banned) = f.banned {
+            let mark = self.bind(SqlParam::Int(i64::from(banned)));
+            clauses.push(format!("banned = {mark}"));
+        }
+        self.time_range("created_at", f.created_at, &mut clauses);
+        self.time_range("last_active_at", f.last_active_at, &mut clauses);
+        self.time_range("last_sign_in_at", f.last_sign_in_at, &mut clauses);
+        if !clauses.is_empty() {
+            self.sql.push_str(" WHERE ");
+            self.sql.push_str(&clauses.join(" AND "));
+        }
+    }
+
+    /// Appends ` ORDER BY … LIMIT … OFFSET …`. Ties break on id so pages never overlap.
+    pub fn push_order_and_page(&mut self, q: &UserQuery) {
+        let column = match q.order.field {
+            OrderField::CreatedAt | OrderField::Web3Wallet => "created_at",
+            OrderField::UpdatedAt => "updated_at",
+            OrderField::EmailAddress => "primary_email",
+            OrderField::FirstName => "first_name",
+            OrderField::LastName => "last_name",
+            OrderField::PhoneNumber => "primary_phone",
+            OrderField::Username => "username",
+            OrderField::LastActiveAt => "last_active_at",
+            OrderField::LastSignInAt => "last_sign_in_at",
+        };
+        let dir = if q.order.descending { "DESC" } else { "ASC" };
+        let limit = self.bind(SqlParam::Int(i64::from(q.limit)));
+        let offset = self.bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+        self.sql.push_str(&format!(
+            " ORDER BY {column} {dir}, id {dir} LIMIT {limit} OFFSET {offset}"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern("A_b%"), "%a\\_b\\%%");
+    }
+
+    #[test]
+    fn empty_filter_has_no_where() {
+        let mut f = SqlFilter::new(|_| "?".into());
+        f.push_where(&UserFilter::default());
+        assert_eq!(f.sql, "");
+        assert!(f.params.is_empty());
+    }
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        let mut f = SqlFilter::new(|n| format!("${n}"));
+        let filter = UserFilter {
+            usernames: vec!["Ada".into(), "bob".into()],
+            banned: Some(true),
+            ..UserFilter::default()
+        };
+        f.push_where(&filter);
+        assert_eq!(f.sql, " WHERE username IN ($1, $2) AND banned = $3");
+        assert_eq!(f.params[0], SqlParam::Text("ada".into()));
+    }
+}

@@ -1,0 +1,397 @@
+//! The embedded default: SQLite in WAL mode with `synchronous=FULL`, so every acknowledged write
+//! is on disk. One writer connection serialises writes (SQLite allows one writer anyway); a few
+//! reader connections serve reads concurrently.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use roster_domain::query::{UserFilter, UserQuery};
+use roster_domain::{DomainError, User};
+
+use crate::filter_sql::{SqlFilter, SqlParam};
+use crate::{name_text, search_text, Instance, Store, StoreError, StoreResult, UserEdit};
+
+/// Migrations in order; the schema version is the number applied.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const READERS: usize = 4;
+
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: AtomicUsize,
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::SqliteFailure(code, _)
+                if matches!(
+                    code.code,
+                    rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::DiskFull
+                ) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
+            other => internal(other),
+        }
+    }
+}
+
+fn open(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;",
+    )?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?;
+    let supported = MIGRATIONS.len() as i64;
+    if current > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [index as i64 + 1],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let mut writer = open(path)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| open(path).map(Mutex::new))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(readers),
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().map_err(internal)?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let readers = Arc::clone(&self.readers);
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || {
+            // Take the first idle reader, starting from a rotating position.
+            for i in 0..readers.len() {
+                if let Ok(conn) = readers[(start + i) % readers.len()].try_lock() {
+                    return work(&conn);
+                }
+            }
+            let conn = readers[start % readers.len()].lock().map_err(internal)?;
+            work(&conn)
+        })
+        .await
+        .map_err(internal)?
+    }
+}
+
+fn to_sql(params: Vec<SqlParam>) -> Vec<SqlValue> {
+    params
+        .into_iter()
+        .map(|p| match p {
+            SqlParam::Text(s) => SqlValue::Text(s),
+            SqlParam::Int(n) => SqlValue::Integer(n),
+        })
+        .collect()
+}
+
+fn decode_user(doc: &str) -> StoreResult<User> {
+    serde_json::from_str(doc).map_err(internal)
+}
+
+/// Fails with `IdentifierTaken` when another user holds one of this user's unique identifiers.
+fn check_identifiers(tx: &Transaction<'_>, user: &User) -> StoreResult<()> {
+    let taken = |kind: &str, value: &str| -> StoreResult<bool> {
+        Ok(tx
+            .query_row(
+                "SELECT 1 FROM identifiers WHERE kind = ?1 AND value = ?2 AND user_id <> ?3",
+                params![kind, value, user.id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    };
+    for e in &user.email_addresses {
+        if taken("email_address", &e.value)? {
+            return Err(DomainError::IdentifierTaken {
+                param: "email_address",
+            }
+            .into());
+        }
+    }
+    for p in &user.phone_numbers {
+        if taken("phone_number", &p.value)? {
+            return Err(DomainError::IdentifierTaken {
+                param: "phone_number",
+            }
+            .into());
+        }
+    }
+    let column_taken = |sql: &str, value: &Option<String>| -> StoreResult<bool> {
+        match value {
+            None => Ok(false),
+            Some(v) => Ok(tx
+                .query_row(sql, params![v, user.id], |_| Ok(()))
+                .optional()?
+                .is_some()),
+        }
+    };
+    if column_taken(
+        "SELECT 1 FROM users WHERE username = ?1 AND id <> ?2",
+        &user.username,
+    )? {
+        return Err(DomainError::IdentifierTaken { param: "username" }.into());
+    }
+    if column_taken(
+        "SELECT 1 FROM users WHERE external_id = ?1 AND id <> ?2",
+        &user.external_id,
+    )? {
+        return Err(DomainError::IdentifierTaken {
+            param: "external_id",
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Writes the user's row and identifiers (insert or replace).
+fn save_user(tx: &Transaction<'_>, user: &User) -> StoreResult<()> {
+    let doc = serde_json::to_string(user).map_err(internal)?;
+    tx.execute(
+        "INSERT INTO users (id, created_at, updated_at, external_id, username, first_name, last_name,
+                            primary_email, primary_phone, banned, last_sign_in_at, last_active_at,
+                            search, name_search, doc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT (id) DO UPDATE SET
+            created_at = excluded.created_at, updated_at = excluded.updated_at,
+            external_id = excluded.external_id, username = excluded.username,
+            first_name = excluded.first_name, last_name = excluded.last_name,
+            primary_email = excluded.primary_email, primary_phone = excluded.primary_phone,
+            banned = excluded.banned, last_sign_in_at = excluded.last_sign_in_at,
+            last_active_at = excluded.last_active_at, search = excluded.search,
+            name_search = excluded.name_search, doc = excluded.doc",
+        params![
+            user.id,
+            user.created_at,
+            user.updated_at,
+            user.external_id,
+            user.username,
+            user.first_name,
+            user.last_name,
+            user.primary_email(),
+            user.primary_phone(),
+            user.banned,
+            user.last_sign_in_at,
+            user.last_active_at,
+            search_text(user),
+            name_text(user),
+            doc,
+        ],
+    )?;
+    tx.execute("DELETE FROM identifiers WHERE user_id = ?1", [&user.id])?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO identifiers (kind, value, user_id) VALUES (?1, ?2, ?3)")?;
+    for e in &user.email_addresses {
+        insert.execute(params!["email_address", e.value, user.id])?;
+    }
+    for p in &user.phone_numbers {
+        insert.execute(params!["phone_number", p.value, user.id])?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn instance_or_create(&self, candidate: Instance) -> StoreResult<Instance> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO instance (singleton, id, publishable_key, created_at)
+                 VALUES (1, ?1, ?2, ?3)",
+                params![
+                    candidate.id,
+                    candidate.publishable_key,
+                    candidate.created_at
+                ],
+            )?;
+            Ok(conn.query_row(
+                "SELECT id, publishable_key, created_at FROM instance WHERE singleton = 1",
+                [],
+                |r| {
+                    Ok(Instance {
+                        id: r.get(0)?,
+                        publishable_key: r.get(1)?,
+                        created_at: r.get(2)?,
+                    })
+                },
+            )?)
+        })
+        .await
+    }
+
+    async fn add_secret_key_hash(&self, hash: &str, now: i64) -> StoreResult<()> {
+        let hash = hash.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO secret_keys (hash, created_at) VALUES (?1, ?2)",
+                params![hash, now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn secret_key_hash_exists(&self, hash: &str) -> StoreResult<bool> {
+        let hash = hash.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row("SELECT 1 FROM secret_keys WHERE hash = ?1", [hash], |_| {
+                    Ok(())
+                })
+                .optional()?
+                .is_some())
+        })
+        .await
+    }
+
+    async fn secret_key_hashes(&self) -> StoreResult<Vec<String>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT hash FROM secret_keys ORDER BY created_at")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
+
+    async fn insert_user(&self, user: User) -> StoreResult<User> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            check_identifiers(&tx, &user)?;
+            save_user(&tx, &user)?;
+            tx.commit()?;
+            Ok(user)
+        })
+        .await
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM users WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            doc.as_deref().map(decode_user).transpose()
+        })
+        .await
+    }
+
+    async fn update_user(&self, id: &str, edit: UserEdit) -> StoreResult<Option<User>> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let doc: Option<String> = tx
+                .prepare_cached("SELECT doc FROM users WHERE id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            let Some(doc) = doc else { return Ok(None) };
+            let mut user = decode_user(&doc)?;
+            edit(&mut user)?;
+            check_identifiers(&tx, &user)?;
+            save_user(&tx, &user)?;
+            tx.commit()?;
+            Ok(Some(user))
+        })
+        .await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? > 0))
+            .await
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
+        let mut sql = SqlFilter::new(|n| format!("?{n}"));
+        sql.sql.push_str("SELECT doc FROM users");
+        sql.push_where(&query.filter);
+        sql.push_order_and_page(query);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql.sql)?;
+            let docs = stmt
+                .query_map(rusqlite::params_from_iter(to_sql(sql.params)), |r| {
+                    r.get::<_, String>(0)
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            docs.iter().map(|d| decode_user(d)).collect()
+        })
+        .await
+    }
+
+    async fn count_users(&self, filter: &UserFilter) -> StoreResult<u64> {
+        let mut sql = SqlFilter::new(|n| format!("?{n}"));
+        sql.sql.push_str("SELECT COUNT(*) FROM users");
+        sql.push_where(filter);
+        self.read(move |conn| {
+            let n: i64 = conn
+                .prepare_cached(&sql.sql)?
+                .query_row(rusqlite::params_from_iter(to_sql(sql.params)), |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+}

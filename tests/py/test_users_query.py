@@ -1,0 +1,180 @@
+"""GET /v1/users, /v1/users/count and /v1/users/{id} through the SDK (reference §4.1–4.3, §11).
+
+One population of five users is created per module. Every query is narrowed to that population
+(by its token or by ids), so the assertions hold even on a database shared with other runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import List
+
+import pytest
+from clerk_backend_api import models
+
+from support import assert_clerk_error, uniq
+
+# Username letters by creation index: ordering by username differs from creation order.
+USERNAME_LETTERS = ["c", "a", "e", "b", "d"]
+
+
+@dataclass
+class Population:
+    token: str
+    users: List[models.User]
+
+    def ids(self, *indexes: int) -> List[str]:
+        return [self.users[i].id for i in indexes]
+
+    def email(self, i: int) -> str:
+        return self.users[i].email_addresses[0].email_address
+
+
+@pytest.fixture(scope="module")
+def population(clerk) -> Population:
+    token = uniq("q")
+    users = []
+    for i, letter in enumerate(USERNAME_LETTERS):
+        users.append(
+            clerk.users.create(
+                email_address=[f"{token}.{i}@example.com"],
+                username=f"{token}_{letter}",
+                external_id=f"ext_{token}_{i}",
+                first_name=f"First{i}",
+                last_name=f"Last{token}",
+            )
+        )
+        # created_at has millisecond precision: keep the creation order unambiguous.
+        time.sleep(0.01)
+    created = [u.created_at for u in users]
+    assert created == sorted(created) and len(set(created)) == len(created), created
+    return Population(token, users)
+
+
+def ids_of(users: List[models.User]) -> List[str]:
+    return [u.id for u in users]
+
+
+def listed(clerk, **request) -> List[str]:
+    result = clerk.users.list(request=request)
+    assert isinstance(result, list)
+    assert all(isinstance(u, models.User) for u in result)
+    return ids_of(result)
+
+
+def test_get_returns_the_user(clerk, population):
+    user = population.users[2]
+    fetched = clerk.users.get(user_id=user.id)
+    assert fetched.id == user.id
+    assert fetched.username == user.username
+    assert fetched.email_addresses[0].email_address == population.email(2)
+
+
+def test_get_unknown_user_is_404_resource_not_found(clerk):
+    with pytest.raises(models.ClerkErrors) as caught:
+        clerk.users.get(user_id="user_" + "0" * 27)
+    assert_clerk_error(caught.value, 404, "resource_not_found")
+
+
+def test_list_by_email_address_ignores_unknown_values(clerk, population):
+    unknown = f"nobody.{population.token}@example.com"
+    result = listed(clerk, email_address=[population.email(0), population.email(3), unknown])
+    assert sorted(result) == sorted(population.ids(0, 3))
+
+
+def test_list_by_user_id(clerk, population):
+    assert sorted(listed(clerk, user_id=population.ids(1, 4))) == sorted(population.ids(1, 4))
+
+
+def test_list_excludes_user_id_with_minus_prefix(clerk, population):
+    result = listed(clerk, query=population.token, user_id=["-" + population.users[0].id])
+    assert sorted(result) == sorted(population.ids(1, 2, 3, 4))
+
+
+def test_list_by_external_id(clerk, population):
+    assert listed(clerk, external_id=[f"ext_{population.token}_2"]) == population.ids(2)
+
+
+def test_list_by_username(clerk, population):
+    assert listed(clerk, username=[population.users[3].username]) == population.ids(3)
+
+
+def test_list_by_query_matches_partially(clerk, population):
+    # A fragment of the token matches every email and username of the population.
+    result = listed(clerk, query=population.token[3:12])
+    assert sorted(result) == sorted(population.ids(0, 1, 2, 3, 4))
+
+
+def test_list_by_query_on_first_name(clerk, population):
+    # `query` also covers names: narrow by user_id so other users named First3 do not matter.
+    result = listed(clerk, query="First3", user_id=population.ids(0, 1, 2, 3, 4))
+    assert result == population.ids(3)
+
+
+def test_list_filters_are_anded(clerk, population):
+    result = listed(
+        clerk,
+        query=population.token,
+        user_id=population.ids(0, 1),
+        username=[population.users[1].username, population.users[2].username],
+    )
+    assert result == population.ids(1)
+
+
+def test_list_default_order_is_newest_first(clerk, population):
+    assert listed(clerk, query=population.token) == population.ids(4, 3, 2, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("order_by", "expected"),
+    [
+        ("-created_at", [4, 3, 2, 1, 0]),
+        ("+created_at", [0, 1, 2, 3, 4]),
+        ("created_at", [0, 1, 2, 3, 4]),
+        ("+username", [1, 3, 0, 4, 2]),
+        ("-username", [2, 4, 0, 3, 1]),
+    ],
+)
+def test_list_order_by(clerk, population, order_by, expected):
+    assert listed(clerk, query=population.token, order_by=order_by) == population.ids(*expected)
+
+
+def test_list_pages_with_limit_and_offset(clerk, population):
+    pages = [
+        listed(clerk, query=population.token, order_by="+created_at", limit=2, offset=offset)
+        for offset in (0, 2, 4, 5)
+    ]
+    assert pages == [population.ids(0, 1), population.ids(2, 3), population.ids(4), []]
+
+
+def test_list_pages_follow_order_by(clerk, population):
+    result = listed(clerk, query=population.token, order_by="+username", limit=3, offset=1)
+    assert result == population.ids(3, 0, 4)
+
+
+def test_list_no_match_is_empty_array(clerk, population):
+    assert listed(clerk, email_address=[f"ghost.{population.token}@example.com"]) == []
+
+
+def test_count_uses_the_same_filters(clerk, population):
+    total = clerk.users.count(request={"query": population.token})
+    assert isinstance(total, models.TotalCount)
+    assert total.object == models.TotalCountObject.TOTAL_COUNT
+    assert total.total_count == 5
+
+    by_email = clerk.users.count(
+        request={"email_address": [population.email(0), population.email(1)]}
+    )
+    assert by_email.total_count == 2
+
+    assert clerk.users.count(request={"user_id": population.ids(2)}).total_count == 1
+    ghost = clerk.users.count(request={"username": [f"{population.token}_zzz"]})
+    assert ghost.total_count == 0
+
+
+def test_count_ignores_paging(clerk, population):
+    # The SDK's list defaults (limit=10) must not leak into count; count has no limit at all.
+    listed_two = listed(clerk, query=population.token, limit=2)
+    assert len(listed_two) == 2
+    assert clerk.users.count(request={"query": population.token}).total_count == 5
