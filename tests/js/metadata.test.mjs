@@ -168,6 +168,14 @@ describe('updateUserMetadata (PATCH, deep merge)', () => {
     assert.deepEqual((await metadataOf(user.id)).privateMetadata, value);
   });
 
+  test('a merge advances updatedAt but not createdAt', async () => {
+    const user = await newUser();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const res = await ctx.clerk.users.updateUserMetadata(user.id, { publicMetadata: { bump: 1 } });
+    assert.ok(res.updatedAt > user.updatedAt, `updatedAt ${res.updatedAt} > ${user.updatedAt}`);
+    assert.equal(res.createdAt, user.createdAt);
+  });
+
   test('an empty update changes nothing', async () => {
     const user = await newUser({ publicMetadata: { a: 1 }, privateMetadata: { b: 2 } });
     const res = await ctx.clerk.users.updateUserMetadata(user.id, {});
@@ -274,10 +282,11 @@ describe('the 8 KB limit (§5)', () => {
     assert.ok(compactSize(patch) < LIMIT);
     assert.ok(compactSize({ ...start, ...patch }) > LIMIT);
 
-    await expectApiError(
+    const err = await expectApiError(
       ctx.clerk.users.updateUserMetadata(user.id, { publicMetadata: patch }),
       { status: 422, code: 'form_param_exceeds_allowed_size', paramName: 'public_metadata' },
     );
+    assert.match(err.errors[0].longMessage, /public_metadata.*8192 bytes/, 'message names field and limit');
     assert.deepEqual(await metadataOf(user.id), {
       publicMetadata: start,
       privateMetadata: { p: 1 },

@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
 
-const READY_TIMEOUT_MS = 30_000;
+// Overridable for slow machines (or to test this helper); 30 s by default.
+const READY_TIMEOUT_MS = Number(process.env.ROSTER_READY_TIMEOUT_MS) || 30_000;
 const STOP_GRACE_MS = 5_000;
 const LISTENING = /listening on (http:\/\/127\.0\.0\.1:\d+)/;
 // Enough of the server's output to explain a failure, without letting a chatty server eat memory.
@@ -56,9 +57,15 @@ export async function startServer() {
   });
 
   let exited = false;
+  // If the test runner dies without running `after` hooks, don't leave the server behind.
+  const killOnExit = () => {
+    if (!exited) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
   const exitPromise = new Promise((resolve) => {
     child.once('exit', (code, signal) => {
       exited = true;
+      process.removeListener('exit', killOnExit);
       resolve({ code, signal });
     });
   });

@@ -79,8 +79,7 @@ describe('createUser', () => {
     assertRecentMillis(user.updatedAt, 'updatedAt');
     assert.ok(user.createdAt >= before - 5_000, 'createdAt is not before the request (ms clock)');
     assert.ok(user.updatedAt >= user.createdAt, 'updatedAt >= createdAt');
-    assert.equal(typeof user.imageUrl, 'string');
-    assert.ok(user.imageUrl.length > 0, 'imageUrl is non-empty');
+    assert.equal(typeof user.imageUrl, 'string', 'imageUrl is a string (the SDK types it non-null)');
 
     // Wire shape: every required field present (possibly null), snake_case on the wire.
     for (const field of REQUIRED_USER_FIELDS) {
@@ -105,6 +104,12 @@ describe('createUser', () => {
     assert.deepEqual(fetched.publicMetadata, user.publicMetadata);
     assert.deepEqual(fetched.privateMetadata, user.privateMetadata);
     assert.deepEqual(fetched.unsafeMetadata, user.unsafeMetadata);
+  });
+
+  test('imageUrl is a URL even without an uploaded image (§2 "Clerk always gives a URL")', async () => {
+    const user = await ctx.clerk.users.createUser({ emailAddress: [email('avatar')] });
+    assert.equal(user.hasImage, false);
+    assert.match(user.imageUrl, /^https?:\/\/\S+$/, `imageUrl was ${JSON.stringify(user.imageUrl)}`);
   });
 
   test('defaults: metadata tiers are {} and optional fields are null', async () => {

@@ -3,6 +3,11 @@
 Each test module gets its own server process, data directory and secret key, so modules cannot
 see each other's users (unless ROSTER_DATABASE_URL points every server at one shared database;
 the tests therefore never assert on global counts, only on users they created themselves).
+
+Run (from tests/py):
+    python3 -m venv .venv && .venv/bin/pip install -r requirements.txt
+    cargo build -p roster-server        # or point ROSTER_BIN at a built binary
+    .venv/bin/pytest -q
 """
 
 from __future__ import annotations

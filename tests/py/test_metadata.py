@@ -187,3 +187,26 @@ def test_metadata_that_is_not_an_object_is_form_param_value_invalid(http, clerk,
         assert err["code"] == "form_param_value_invalid", (bad, res.text)
         assert err["meta"]["param_name"] == "public_metadata", (bad, res.text)
     assert clerk.users.get(user_id=user.id).public_metadata == {"a": 1}
+
+
+def test_put_null_tier_keeps_the_user_readable_by_the_python_sdk(http, clerk, make_user):
+    """PUT may store a JSON null (reference §4.8), but the SDK types public_metadata as a
+    non-null dict: whatever is stored, reading the user back must still parse (§13 item 5)."""
+    user = make_user(public_metadata={"a": 1}, private_metadata={"p": 1})
+    res = http.put(f"/users/{user.id}/metadata", json={"public_metadata": None})
+    assert res.status_code == 200, res.text
+    fetched = clerk.users.get(user_id=user.id)
+    assert not fetched.public_metadata
+    assert fetched.private_metadata == {"p": 1}
+
+
+def test_patch_with_a_null_tier_is_a_no_op(http, clerk, make_user):
+    user = make_user(public_metadata={"a": 1}, unsafe_metadata={"u": 1})
+    res = http.patch(
+        f"/users/{user.id}/metadata",
+        json={"public_metadata": None, "unsafe_metadata": {"v": 2}},
+    )
+    assert res.status_code == 200, res.text
+    fetched = clerk.users.get(user_id=user.id)
+    assert fetched.public_metadata == {"a": 1}
+    assert fetched.unsafe_metadata == {"u": 1, "v": 2}

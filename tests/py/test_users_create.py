@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
+import httpx
 import pytest
 from clerk_backend_api import models
 
@@ -163,6 +164,27 @@ def test_user_json_is_plain_application_json_with_all_tiers(http, make_user):
     for tier in ("public_metadata", "private_metadata", "unsafe_metadata"):
         assert body[tier] == {}, tier
     # Clerk always sends a (default avatar) URL; @clerk/backend types it as a non-null string.
-    assert isinstance(body["image_url"], str)
+    assert body["image_url"].startswith("http"), body["image_url"]
+    avatar = httpx.get(body["image_url"] + "?width=48", timeout=10)
+    assert avatar.status_code == 200
+    assert avatar.headers["content-type"] == "image/svg+xml"
     assert isinstance(body["email_addresses"][0]["linked_to"], list)
     assert body["email_addresses"][0]["verification"]["object"] == "verification_admin"
+
+
+def test_duplicate_external_id_is_rejected(clerk, make_user):
+    external_id = uniq("ext_")
+    make_user(external_id=external_id)
+    with pytest.raises(models.ClerkErrors) as caught:
+        make_user(external_id=external_id)
+    assert caught.value.status_code == 422, caught.value.body
+    err = caught.value.data.errors[0]
+    # The exact code is an open question (reference §13 item 7).
+    assert err.code in ("form_identifier_exists", "form_already_exists"), caught.value.body
+    assert (err.meta or {}).get("param_name") == "external_id", caught.value.body
+    assert clerk.users.count(request={"external_id": [external_id]}).total_count == 1
+
+
+def test_create_with_rfc3339_created_at_for_migrations(make_user):
+    user = make_user(created_at="2012-10-20T07:15:20.902Z")
+    assert user.created_at == 1_350_717_320_902

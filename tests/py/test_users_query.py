@@ -112,6 +112,27 @@ def test_list_by_query_on_first_name(clerk, population):
     assert result == population.ids(3)
 
 
+@pytest.mark.parametrize(
+    ("field", "make_value"),
+    [
+        ("email_address_query", lambda p: p.email(2).split("@")[0][2:].upper()),
+        ("username_query", lambda p: p.users[2].username[3:].upper()),
+        ("name_query", lambda p: "fIRST2"),
+    ],
+)
+def test_list_by_case_insensitive_substring_queries(clerk, population, field, make_value):
+    result = listed(clerk, user_id=population.ids(0, 1, 2, 3, 4), **{field: make_value(population)})
+    assert result == population.ids(2)
+
+
+def test_list_by_created_at_window(clerk, population):
+    middle = population.users[2].created_at
+    after = listed(clerk, query=population.token, created_at_after=middle, order_by="+created_at")
+    before = listed(clerk, query=population.token, created_at_before=middle, order_by="+created_at")
+    assert after == population.ids(3, 4)
+    assert before == population.ids(0, 1)
+
+
 def test_list_filters_are_anded(clerk, population):
     result = listed(
         clerk,
@@ -178,3 +199,16 @@ def test_count_ignores_paging(clerk, population):
     listed_two = listed(clerk, query=population.token, limit=2)
     assert len(listed_two) == 2
     assert clerk.users.count(request={"query": population.token}).total_count == 5
+
+
+@pytest.mark.parametrize("limit", [0, 501])
+def test_list_limit_out_of_range_is_422(clerk, limit):
+    # limit: min 1, max 500 (reference §11); the SDK itself does not check it.
+    with pytest.raises(models.ClerkErrors) as caught:
+        clerk.users.list(request={"limit": limit})
+    assert caught.value.status_code == 422, caught.value.body
+    assert (caught.value.data.errors[0].meta or {}).get("param_name") == "limit"
+
+
+def test_list_accepts_the_maximum_limit(clerk, population):
+    assert len(listed(clerk, query=population.token, limit=500)) == 5

@@ -8,6 +8,14 @@ use roster_proto::{EmailAddressJson, PhoneNumberJson, UserJson, VerificationJson
 use crate::metadata::{self, MetadataTier, MetadataWrite};
 use crate::DomainError;
 
+/// What rendering a user needs besides the user: the time (lock state depends on it) and the
+/// URL of the default avatar, which is served by Roster itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderContext<'a> {
+    pub now: i64,
+    pub default_image_url: &'a str,
+}
+
 /// How many wrong verification attempts lock a user (Clerk's default).
 pub const MAX_VERIFICATION_ATTEMPTS: i64 = 100;
 /// How long a lock lasts unless lifted (Clerk's default: one hour).
@@ -324,8 +332,9 @@ impl User {
             .map(|p| p.value.as_str())
     }
 
-    /// The Backend API view of the user at time `now` (lock state is time-dependent).
-    pub fn to_json(&self, now: i64) -> UserJson {
+    /// The Backend API view of the user.
+    pub fn to_json(&self, ctx: &RenderContext<'_>) -> UserJson {
+        let now = ctx.now;
         let locked = self.is_locked(now);
         UserJson {
             object: "user".into(),
@@ -338,8 +347,8 @@ impl User {
             first_name: self.first_name.clone(),
             last_name: self.last_name.clone(),
             locale: self.locale.clone(),
-            profile_image_url: String::new(),
-            image_url: String::new(),
+            profile_image_url: ctx.default_image_url.into(),
+            image_url: ctx.default_image_url.into(),
             has_image: false,
             public_metadata: self.public_metadata.clone(),
             private_metadata: self.private_metadata.clone(),
@@ -455,6 +464,13 @@ mod tests {
         }
     }
 
+    fn at(now: i64) -> RenderContext<'static> {
+        RenderContext {
+            now,
+            default_image_url: "http://localhost/avatar.svg",
+        }
+    }
+
     #[test]
     fn create_sets_primary_and_default_metadata() {
         let user = sample();
@@ -462,7 +478,7 @@ mod tests {
         assert_eq!(user.public_metadata, json!({"role": "admin"}));
         assert_eq!(user.private_metadata, json!({}));
         assert_eq!(user.unsafe_metadata, json!({}));
-        let wire = user.to_json(1000);
+        let wire = user.to_json(&at(1000));
         assert!(!wire.email_addresses[0].reserved);
         assert!(wire.email_addresses[1].reserved);
         assert!(!wire.password_enabled);
@@ -519,11 +535,11 @@ mod tests {
     fn lock_expires() {
         let mut user = sample();
         user.lock(1000);
-        let wire = user.to_json(1000);
+        let wire = user.to_json(&at(1000));
         assert!(wire.locked);
         assert_eq!(wire.lockout_expires_in_seconds, Some(3600));
-        assert!(!user.to_json(1000 + LOCKOUT_MS).locked);
+        assert!(!user.to_json(&at(1000 + LOCKOUT_MS)).locked);
         user.unlock(2000);
-        assert!(!user.to_json(2000).locked);
+        assert!(!user.to_json(&at(2000)).locked);
     }
 }

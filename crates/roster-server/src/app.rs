@@ -3,16 +3,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use roster_domain::user::RenderContext;
 use roster_store::{Instance, Store};
 
-use crate::body::{query_pairs, MAX_BODY_BYTES};
+use crate::body::query_pairs;
 use crate::error::{ApiError, ApiResult};
 use crate::keys::KeyRing;
 use crate::routes::users;
@@ -22,6 +23,31 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keys: KeyRing,
     pub instance: Instance,
+    /// The URL of the default avatar, under the server's public URL.
+    pub default_image_url: Arc<str>,
+}
+
+impl AppState {
+    pub fn render_context(&self, now: i64) -> RenderContext<'_> {
+        RenderContext {
+            now,
+            default_image_url: &self.default_image_url,
+        }
+    }
+}
+
+/// Path of the default avatar, served without auth.
+pub const DEFAULT_AVATAR_PATH: &str = "/avatars/default.svg";
+const DEFAULT_AVATAR_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" fill="#e5e7eb"/><circle cx="32" cy="26" r="12" fill="#9ca3af"/><path d="M10 56c2-12 11-18 22-18s20 6 22 18z" fill="#9ca3af"/></svg>"##;
+
+async fn default_avatar() -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        DEFAULT_AVATAR_SVG,
+    )
 }
 
 /// The first API version whose `PATCH /users/{id}` rejects metadata.
@@ -38,15 +64,14 @@ impl ApiVersion {
     }
 }
 
-fn is_date(v: &str) -> bool {
-    let b = v.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-}
+/// The API versions Clerk has published; any other value is `api_version_invalid`.
+pub const KNOWN_API_VERSIONS: &[&str] = &[
+    "2021-02-05",
+    "2024-10-01",
+    "2025-04-10",
+    "2025-11-10",
+    "2026-05-12",
+];
 
 async fn api_version(mut req: Request, next: Next) -> Response {
     let header = req
@@ -71,11 +96,10 @@ async fn api_version(mut req: Request, next: Next) -> Response {
         (None, None) => None,
     };
     if let Some(v) = &version {
-        if !is_date(v) {
-            return ApiError::ApiVersionInvalid(format!(
-                "{v} is not a version of the form YYYY-MM-DD"
-            ))
-            .into_response();
+        if !KNOWN_API_VERSIONS.contains(&v.as_str()) {
+            let known = KNOWN_API_VERSIONS.join(", ");
+            return ApiError::ApiVersionInvalid(format!("{v} is not a known version ({known})"))
+                .into_response();
         }
     }
     req.extensions_mut().insert(ApiVersion(version));
@@ -144,9 +168,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(api_version));
     Router::new()
         .route("/healthz", get(healthz))
+        .route(DEFAULT_AVATAR_PATH, get(default_avatar))
         .nest("/v1", v1)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -157,9 +181,7 @@ mod tests {
 
     #[test]
     fn version_dates() {
-        assert!(is_date("2026-05-12"));
-        assert!(!is_date("2026-5-12"));
-        assert!(!is_date("latest"));
+        assert!(KNOWN_API_VERSIONS.contains(&METADATA_ON_UPDATE_REJECTED_FROM));
         let v = ApiVersion(Some("2026-05-12".into()));
         assert!(v.at_least(METADATA_ON_UPDATE_REJECTED_FROM));
         assert!(!ApiVersion(Some("2025-11-10".into())).at_least(METADATA_ON_UPDATE_REJECTED_FROM));

@@ -1,7 +1,6 @@
 //! Request decoding at the edge: JSON bodies into typed fields with precise errors, and query
 //! strings with repeated keys. Everything here rejects with an [`ApiError`] naming the parameter.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use serde_json::{Map, Value};
@@ -13,6 +12,33 @@ use crate::error::ApiError;
 
 /// The largest request body accepted. Metadata is at most 3 × 8 KB; this leaves ample room.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
+/// How much of an oversized body is read and thrown away before answering 413, so that an
+/// ordinary client still sending it receives the answer instead of a reset connection. Past
+/// this, the connection is simply closed.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads the body, up to [`MAX_BODY_BYTES`].
+async fn read_limited(body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::BodyInvalid)?;
+        seen += chunk.len();
+        if seen > MAX_BODY_BYTES {
+            if seen > DRAIN_BYTES {
+                break;
+            }
+            continue;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES));
+    }
+    Ok(bytes)
+}
 
 /// A JSON object body. An empty body counts as `{}` (the JS SDK sends a JSON content type with
 /// no body on `POST /users/{id}/ban`).
@@ -21,15 +47,13 @@ pub struct JsonObject(pub Map<String, Value>);
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let content_type = req
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::BodyTooLarge(MAX_BODY_BYTES))?;
+        let bytes = read_limited(req.into_body()).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonObject(Map::new()));
         }
@@ -48,11 +72,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
-/// Parses a JSON object body; anything else is `request_body_invalid`.
+/// Parses a JSON object body; anything else is `request_body_invalid`. A `null` body counts as
+/// `{}`: clerk-rs sends one for `update_user_metadata(…, None)`.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::BodyInvalid)?;
     match value {
         Value::Object(map) => Ok(map),
+        Value::Null => Ok(Map::new()),
         _ => Err(ApiError::BodyInvalid),
     }
 }

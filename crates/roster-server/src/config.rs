@@ -34,6 +34,7 @@ impl fmt::Debug for Secret {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub log_format: Option<String>,
@@ -43,6 +44,7 @@ pub struct FileConfig {
 #[derive(Debug, Default)]
 pub struct Overrides {
     pub listen: Option<String>,
+    pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub secret_key: Option<String>,
@@ -60,6 +62,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The URL clients reach this server at (behind a proxy, say); defaults to the listen address.
+    pub public_url: Option<String>,
     pub data_dir: PathBuf,
     pub database_url: String,
     /// A secret key made valid for the instance (for scripted setups and tests).
@@ -122,6 +126,7 @@ impl Config {
         };
         Ok(Config {
             listen,
+            public_url: over.public_url.or(file.public_url),
             data_dir,
             database_url,
             secret_key,

@@ -33,6 +33,8 @@ pub enum ApiError {
     ApiVersionInvalid(String),
     #[error("password incorrect")]
     PasswordIncorrect,
+    #[error("the user has no password")]
+    PasswordNotSet,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("database unavailable: {0}")]
@@ -255,6 +257,13 @@ impl ApiError {
                 "Password is incorrect. Try again, or use another method.",
                 "Password is incorrect. Try again, or use another method.",
                 Some("password".into()),
+            ),
+            A::PasswordNotSet => wire(
+                StatusCode::BAD_REQUEST,
+                "password_not_set",
+                "The user does not have a password set.",
+                "The user does not have a password set.",
+                None,
             ),
             A::MethodNotAllowed => wire(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -79,16 +79,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .await?;
     }
     let keys = keys::KeyRing::load(Arc::clone(&store)).await?;
-    let state = app::AppState {
-        store,
-        keys,
-        instance: instance.clone(),
-    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
+    let public_url = config
+        .public_url
+        .as_deref()
+        .unwrap_or(&base)
+        .trim_end_matches('/');
+    let state = app::AppState {
+        store,
+        keys,
+        instance: instance.clone(),
+        default_image_url: format!("{public_url}{}", app::DEFAULT_AVATAR_PATH).into(),
+    };
     let key_line = match &minted {
         Some(key) => format!("{key}   (shown once; stored hashed)"),
         None if config.secret_key.is_some() => "from ROSTER_SECRET_KEY".to_owned(),

@@ -20,7 +20,7 @@ use roster_server::config::{Config, LogFormat, Overrides};
                   environment variables, then flags."
 )]
 struct Cli {
-    /// TOML configuration file (keys: listen, data_dir, database_url, log_format).
+    /// TOML configuration file (keys: listen, public_url, data_dir, database_url, log_format).
     #[arg(long, global = true, env = "ROSTER_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -44,6 +44,9 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:4000]. Port 0 picks a free port.
         #[arg(long, env = "ROSTER_LISTEN")]
         listen: Option<String>,
+        /// The URL clients reach Roster at, if not the listen address (e.g. behind a proxy).
+        #[arg(long, env = "ROSTER_PUBLIC_URL")]
+        public_url: Option<String>,
         #[command(flatten)]
         storage: StorageArgs,
         /// A secret key to accept for this instance, for scripted setups and tests.
@@ -106,6 +109,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             listen,
+            public_url,
             storage,
             secret_key,
             secret_key_file,
@@ -115,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cli.config.as_deref(),
                 Overrides {
                     listen,
+                    public_url,
                     data_dir: storage.data_dir,
                     database_url: storage.database_url,
                     secret_key,

@@ -85,8 +85,8 @@ const UPDATE_PARAMS: &[&str] = &[
 
 const METADATA_PARAMS: &[&str] = &["public_metadata", "private_metadata", "unsafe_metadata"];
 
-fn render(user: &User) -> Json<UserJson> {
-    Json(user.to_json(now_ms()))
+fn render(state: &AppState, user: &User) -> Json<UserJson> {
+    Json(user.to_json(&state.render_context(now_ms())))
 }
 
 fn unsupported(param: &str, what: &str) -> ApiError {
@@ -292,7 +292,7 @@ pub async fn create(
     let now = now_ms();
     let user = User::create(new, now, |prefix| ids::new_id(prefix, now))?;
     let user = state.store.insert_user(user).await?;
-    Ok(render(&user))
+    Ok(render(&state, &user))
 }
 
 fn parse_int(param: &str, raw: &str) -> ApiResult<i64> {
@@ -419,8 +419,8 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<UserJson>>> {
     let query = parse_user_query(raw.as_deref(), true)?;
     let users = state.store.list_users(&query).await?;
-    let now = now_ms();
-    Ok(Json(users.iter().map(|u| u.to_json(now)).collect()))
+    let ctx = state.render_context(now_ms());
+    Ok(Json(users.iter().map(|u| u.to_json(&ctx)).collect()))
 }
 
 /// `GET /v1/users/count`
@@ -441,7 +441,7 @@ pub async fn get(State(state): State<AppState>, UserId(id): UserId) -> ApiResult
         .get_user(&id)
         .await?
         .ok_or_else(|| user_not_found(&id))?;
-    Ok(render(&user))
+    Ok(render(&state, &user))
 }
 
 /// Runs `edit` on the stored user atomically and renders the result.
@@ -451,7 +451,7 @@ async fn edit_user(state: &AppState, id: &str, edit: UserEdit) -> ApiResult<Json
         .update_user(id, edit)
         .await?
         .ok_or_else(|| user_not_found(id))?;
-    Ok(render(&user))
+    Ok(render(&state, &user))
 }
 
 fn parse_changes(
@@ -603,44 +603,60 @@ fn no_body(body: serde_json::Map<String, Value>) -> ApiResult<()> {
     Fields::new(body, &[]).map(|_| ())
 }
 
+/// A body-less state change (ban, unban, lock, unlock) applied atomically.
+async fn set_state(
+    state: &AppState,
+    id: &str,
+    body: serde_json::Map<String, Value>,
+    change: fn(&mut User, i64),
+) -> ApiResult<Json<UserJson>> {
+    no_body(body)?;
+    let now = now_ms();
+    edit_user(
+        state,
+        id,
+        Box::new(move |u| {
+            change(u, now);
+            Ok(())
+        }),
+    )
+    .await
+}
+
+/// `POST /v1/users/{user_id}/ban`
 pub async fn ban(
     State(s): State<AppState>,
     UserId(id): UserId,
     JsonObject(b): JsonObject,
 ) -> ApiResult<Json<UserJson>> {
-    no_body(b)?;
-    let now = now_ms();
-    edit_user(&s, &id, Box::new(move |u| Ok(u.set_banned(true, now)))).await
+    set_state(&s, &id, b, |u, now| u.set_banned(true, now)).await
 }
 
+/// `POST /v1/users/{user_id}/unban`
 pub async fn unban(
     State(s): State<AppState>,
     UserId(id): UserId,
     JsonObject(b): JsonObject,
 ) -> ApiResult<Json<UserJson>> {
-    no_body(b)?;
-    let now = now_ms();
-    edit_user(&s, &id, Box::new(move |u| Ok(u.set_banned(false, now)))).await
+    set_state(&s, &id, b, |u, now| u.set_banned(false, now)).await
 }
 
+/// `POST /v1/users/{user_id}/lock`
 pub async fn lock(
     State(s): State<AppState>,
     UserId(id): UserId,
     JsonObject(b): JsonObject,
 ) -> ApiResult<Json<UserJson>> {
-    no_body(b)?;
-    let now = now_ms();
-    edit_user(&s, &id, Box::new(move |u| Ok(u.lock(now)))).await
+    set_state(&s, &id, b, User::lock).await
 }
 
+/// `POST /v1/users/{user_id}/unlock`
 pub async fn unlock(
     State(s): State<AppState>,
     UserId(id): UserId,
     JsonObject(b): JsonObject,
 ) -> ApiResult<Json<UserJson>> {
-    no_body(b)?;
-    let now = now_ms();
-    edit_user(&s, &id, Box::new(move |u| Ok(u.unlock(now)))).await
+    set_state(&s, &id, b, User::unlock).await
 }
 
 const MAX_BULK_BAN: usize = 50;
@@ -663,10 +679,16 @@ async fn set_banned_many(
         let now = now_ms();
         if let Some(user) = state
             .store
-            .update_user(id, Box::new(move |u| Ok(u.set_banned(banned, now))))
+            .update_user(
+                id,
+                Box::new(move |u| {
+                    u.set_banned(banned, now);
+                    Ok(())
+                }),
+            )
             .await?
         {
-            out.push(user.to_json(now));
+            out.push(user.to_json(&state.render_context(now)));
         }
     }
     Ok(Json(out))
@@ -705,10 +727,7 @@ pub async fn verify_password(
         .get_user(&id)
         .await?
         .ok_or_else(|| user_not_found(&id))?;
-    // Without a password, verify against a dummy digest so the answer takes the same time.
-    let digest = user
-        .password_digest
-        .unwrap_or_else(|| password::DUMMY_DIGEST.to_owned());
+    let digest = user.password_digest.ok_or(ApiError::PasswordNotSet)?;
     let verified = tokio::task::spawn_blocking(move || password::verify(&candidate, &digest))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
