@@ -451,7 +451,7 @@ async fn edit_user(state: &AppState, id: &str, edit: UserEdit) -> ApiResult<Json
         .update_user(id, edit)
         .await?
         .ok_or_else(|| user_not_found(id))?;
-    Ok(render(&state, &user))
+    Ok(render(state, &user))
 }
 
 fn parse_changes(

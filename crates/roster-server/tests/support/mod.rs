@@ -1,5 +1,5 @@
 //! Boots the real `roster` binary on a loopback port with a fresh data directory.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
