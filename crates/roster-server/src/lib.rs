@@ -15,14 +15,21 @@ use std::sync::Arc;
 use anyhow::Context;
 use base64::Engine;
 
+use roster_store::postgres::PostgresStore;
 use roster_store::sqlite::SqliteStore;
 use roster_store::{Instance, Store};
 
 use crate::config::Config;
 
 /// Opens the store named by the database URL, creating and migrating it as needed.
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = &config.database_url;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::connect(url)
+            .await
+            .with_context(|| format!("cannot open PostgreSQL database {}", redact_url(url)))?;
+        return Ok(Arc::new(store));
+    }
     if let Some(path) = url.strip_prefix("sqlite://") {
         let path = Path::new(path);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -34,7 +41,23 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     let scheme = url.split("://").next().unwrap_or(url);
-    anyhow::bail!("unsupported database URL scheme `{scheme}`: use sqlite://PATH")
+    anyhow::bail!(
+        "unsupported database URL scheme `{scheme}`: use sqlite://PATH or postgres://USER@HOST/DB"
+    )
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The instance of the database, created on first start.
@@ -66,7 +89,7 @@ pub async fn create_secret_key(store: &Arc<dyn Store>) -> anyhow::Result<String>
 
 /// Starts serving and prints what a newcomer needs. Runs until the process is stopped.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let (instance, created) = ensure_instance(&store).await?;
     let minted = if created {
         Some(create_secret_key(&store).await?)
@@ -103,7 +126,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let curl_key = minted.as_deref().unwrap_or("$ROSTER_SECRET_KEY");
     println!("Roster listening on {base}");
     println!("  instance:        {}", instance.id);
-    println!("  database:        {}", config.database_url);
+    println!("  database:        {}", redact_url(&config.database_url));
     println!("  publishable key: {}", instance.publishable_key);
     println!("  secret key:      {key_line}");
     println!("  try:             curl -H \"Authorization: Bearer {curl_key}\" {base}/v1/users");

@@ -134,7 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: KeysCommand::Create { storage },
         } => {
             let config = storage_config(cli.config.as_deref(), storage)?;
-            let store = roster_server::open_store(&config)?;
+            let store = roster_server::open_store(&config).await?;
             let (instance, _) = roster_server::ensure_instance(&store).await?;
             let key = roster_server::create_secret_key(&store).await?;
             eprintln!(
@@ -146,8 +146,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate { storage } => {
             let config = storage_config(cli.config.as_deref(), storage)?;
-            roster_server::open_store(&config)?;
-            eprintln!("{}: schema is up to date", config.database_url);
+            roster_server::open_store(&config).await?;
+            eprintln!(
+                "{}: schema is up to date",
+                roster_server::redact_url(&config.database_url)
+            );
             Ok(())
         }
     }

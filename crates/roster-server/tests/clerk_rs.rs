@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! The official community Rust client, clerk-rs 0.4.2, against a real Roster.
 
 mod support;

@@ -8,6 +8,7 @@ use roster_domain::query::{IncludeExclude, OrderField, TimeRange, UserFilter, Us
 pub enum SqlParam {
     Text(String),
     Int(i64),
+    Bool(bool),
 }
 
 /// Builds SQL text and its parameters, numbering placeholders the backend's way.
@@ -132,7 +133,7 @@ impl SqlFilter {
             clauses.push(self.like("name_search", q));
         }
         if let Some(banned) = f.banned {
-            let mark = self.bind(SqlParam::Int(i64::from(banned)));
+            let mark = self.bind(SqlParam::Bool(banned));
             clauses.push(format!("banned = {mark}"));
         }
         self.time_range("created_at", f.created_at, &mut clauses);
@@ -146,22 +147,26 @@ impl SqlFilter {
 
     /// Appends ` ORDER BY … LIMIT … OFFSET …`. Ties break on id so pages never overlap.
     pub fn push_order_and_page(&mut self, q: &UserQuery) {
-        let column = match q.order.field {
-            OrderField::CreatedAt | OrderField::Web3Wallet => "created_at",
-            OrderField::UpdatedAt => "updated_at",
-            OrderField::EmailAddress => "primary_email",
-            OrderField::FirstName => "first_name",
-            OrderField::LastName => "last_name",
-            OrderField::PhoneNumber => "primary_phone",
-            OrderField::Username => "username",
-            OrderField::LastActiveAt => "last_active_at",
-            OrderField::LastSignInAt => "last_sign_in_at",
+        // (column, nullable). Backends order NULLs differently by default, so nullable columns
+        // say where NULLs go: last, either way. Non-null columns say nothing, so the
+        // (column, id) indexes serve both directions.
+        let (column, nullable) = match q.order.field {
+            OrderField::CreatedAt | OrderField::Web3Wallet => ("created_at", false),
+            OrderField::UpdatedAt => ("updated_at", false),
+            OrderField::EmailAddress => ("primary_email", true),
+            OrderField::FirstName => ("first_name", true),
+            OrderField::LastName => ("last_name", true),
+            OrderField::PhoneNumber => ("primary_phone", true),
+            OrderField::Username => ("username", true),
+            OrderField::LastActiveAt => ("last_active_at", true),
+            OrderField::LastSignInAt => ("last_sign_in_at", true),
         };
         let dir = if q.order.descending { "DESC" } else { "ASC" };
+        let nulls = if nullable { " NULLS LAST" } else { "" };
         let limit = self.bind(SqlParam::Int(i64::from(q.limit)));
         let offset = self.bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
         self.sql.push_str(&format!(
-            " ORDER BY {column} {dir}, id {dir} LIMIT {limit} OFFSET {offset}"
+            " ORDER BY {column} {dir}{nulls}, id {dir} LIMIT {limit} OFFSET {offset}"
         ));
     }
 }

@@ -6,6 +6,7 @@
 //! SQL lives here and nowhere else.
 
 mod filter_sql;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -37,8 +38,8 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything Roster keeps. Implemented by [`sqlite::SqliteStore`] (and, behind the same trait,
-/// other databases); all behaviour is checked by one conformance suite.
+/// Everything Roster keeps. Implemented by [`sqlite::SqliteStore`] and
+/// [`postgres::PostgresStore`]; one conformance suite checks both.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The instance of this database, created from `candidate` if there is none yet. When several
@@ -54,6 +55,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new user. Fails with [`DomainError::IdentifierTaken`] when an email address,
     /// phone number, username or external id belongs to another user.
     async fn insert_user(&self, user: User) -> StoreResult<User>;
+    /// Stores many new users in one transaction, for bulk loads. Identifier clashes fail the
+    /// whole batch (through the unique indexes) instead of being checked one by one.
+    async fn insert_users(&self, users: Vec<User>) -> StoreResult<()>;
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
     /// Loads the user with its row locked, applies `edit`, checks identifiers and saves, all in
     /// one transaction. `Ok(None)` when there is no such user; an `edit` error changes nothing.

@@ -141,6 +141,7 @@ fn to_sql(params: Vec<SqlParam>) -> Vec<SqlValue> {
         .map(|p| match p {
             SqlParam::Text(s) => SqlValue::Text(s),
             SqlParam::Int(n) => SqlValue::Integer(n),
+            SqlParam::Bool(b) => SqlValue::Integer(i64::from(b)),
         })
         .collect()
 }
@@ -319,6 +320,25 @@ impl Store for SqliteStore {
             save_user(&tx, &user)?;
             tx.commit()?;
             Ok(user)
+        })
+        .await
+    }
+
+    async fn insert_users(&self, users: Vec<User>) -> StoreResult<()> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for user in &users {
+                save_user(&tx, user).map_err(|e| match e {
+                    StoreError::Internal(m) if m.contains("UNIQUE") => {
+                        StoreError::Domain(DomainError::IdentifierTaken {
+                            param: "email_address",
+                        })
+                    }
+                    other => other,
+                })?;
+            }
+            tx.commit()?;
+            Ok(())
         })
         .await
     }

@@ -9,10 +9,79 @@ use std::time::Duration;
 
 pub const SECRET_KEY: &str = "sk_test_integration_0123456789abcdefghijklmnop";
 
+/// The database backend the integration tests run on: SQLite unless `ROSTER_TEST_BACKEND` is
+/// `postgres`, in which case `ROSTER_TEST_PG_URL` names a cluster (see `scripts/pg-cluster`).
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("ROSTER_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Some(std::env::var("ROSTER_TEST_PG_URL").expect(
+            "ROSTER_TEST_BACKEND=postgres needs ROSTER_TEST_PG_URL (scripts/pg-cluster start)",
+        )),
+        _ => None,
+    }
+}
+
+fn psql(admin_url: &str, sql: &str) -> std::process::Output {
+    Command::new("psql")
+        .args(["-q", "-At", "-v", "ON_ERROR_STOP=1", admin_url, "-c", sql])
+        .output()
+        .expect("run psql")
+}
+
+/// The PostgreSQL database belonging to a data directory, created on first use, so that a
+/// restart on the same directory finds the same data.
+fn postgres_url_for(admin_url: &str, data_dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut hasher);
+    let name = format!("roster_t_{:016x}", hasher.finish());
+    let exists = psql(
+        admin_url,
+        &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+    );
+    if String::from_utf8_lossy(&exists.stdout).trim() != "1" {
+        let out = psql(admin_url, &format!("CREATE DATABASE \"{name}\""));
+        assert!(
+            out.status.success(),
+            "createdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(admin_url);
+    format!("{base}/{name}")
+}
+
+/// Everything the database holds, as text: for checks that a secret never reached storage.
+pub fn database_contents(server: &Server) -> String {
+    match &server.database_url {
+        Some(url) => {
+            let out = Command::new("pg_dump")
+                .args(["--data-only", url])
+                .output()
+                .expect("pg_dump");
+            assert!(
+                out.status.success(),
+                "pg_dump: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+        None => ["roster.db", "roster.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::read(server.data_dir.join(f)).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .collect(),
+    }
+}
+
 pub struct Server {
     pub url: String,
     pub secret_key: String,
     pub data_dir: PathBuf,
+    /// The PostgreSQL database, when running on PostgreSQL.
+    pub database_url: Option<String>,
     /// Everything the server printed on stdout before it was ready.
     pub banner: String,
     child: Child,
@@ -38,6 +107,10 @@ impl Server {
             .env_remove("ROSTER_DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        let database_url = postgres_admin_url().map(|admin| postgres_url_for(&admin, data_dir));
+        if let Some(url) = &database_url {
+            cmd.env("ROSTER_DATABASE_URL", url);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -75,6 +148,7 @@ impl Server {
             url,
             secret_key: SECRET_KEY.to_owned(),
             data_dir: data_dir.to_owned(),
+            database_url,
             banner,
             child,
             _dir: None,

@@ -1,0 +1,515 @@
+//! PostgreSQL, for many users and many Roster processes. All shared state lives here, so any
+//! number of stateless Roster instances on one database behave as one server.
+//!
+//! Edits lock the user's row (`SELECT … FOR UPDATE`) for the whole read-modify-write, so
+//! concurrent merges through different processes never lose an acknowledged write. Substring
+//! filters are served by pg_trgm GIN indexes.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::NoTls;
+
+use roster_domain::query::{UserFilter, UserQuery};
+use roster_domain::{DomainError, User};
+
+use crate::filter_sql::{SqlFilter, SqlParam};
+use crate::{name_text, search_text, Instance, Store, StoreError, StoreResult, UserEdit};
+
+/// Migrations in order; the schema version is the number applied.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
+/// Serialises migrations when several processes start at once.
+const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
+const POOL_SIZE: usize = 16;
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+fn classify(e: tokio_postgres::Error) -> StoreError {
+    if e.is_closed() {
+        return StoreError::Unavailable(e.to_string());
+    }
+    match e.code() {
+        None => StoreError::Unavailable(e.to_string()),
+        Some(code)
+            if code.code().starts_with("08")
+                || code.code().starts_with("57P")
+                || code.code().starts_with("53") =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => unique_violation(&e),
+        Some(_) => StoreError::Internal(e.to_string()),
+    }
+}
+
+/// A unique index refused a write that raced past the identifier check: name the identifier.
+fn unique_violation(e: &tokio_postgres::Error) -> StoreError {
+    let db = e.as_db_error();
+    let constraint = db.and_then(|d| d.constraint()).unwrap_or("");
+    let detail = db.map(|d| d.detail().unwrap_or("")).unwrap_or("");
+    let param = match constraint {
+        "users_username_key" => "username",
+        "users_external_id_key" => "external_id",
+        "identifiers_pkey" if detail.contains("(phone_number,") => "phone_number",
+        "identifiers_pkey" => "email_address",
+        _ => return StoreError::Internal(e.to_string()),
+    };
+    DomainError::IdentifierTaken { param }.into()
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        classify(e)
+    }
+}
+
+impl From<PoolError> for StoreError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Backend(e) => classify(e),
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+impl PostgresStore {
+    /// Connects (lazily, through a pool) and applies pending migrations.
+    pub async fn connect(url: &str) -> StoreResult<PostgresStore> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?;
+        config.connect_timeout(POOL_TIMEOUT);
+        if config.get_application_name().is_none() {
+            config.application_name("roster");
+        }
+        config.options("-c statement_timeout=15000");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .recycle_timeout(Some(POOL_TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(internal)?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+            .await?;
+        let current: i64 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+            .await?
+            .get(0);
+        let supported = MIGRATIONS.len() as i64;
+        if current > supported {
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                supported,
+            });
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                &[&(index as i64 + 1)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn decode_user(doc: &str) -> StoreResult<User> {
+    serde_json::from_str(doc).map_err(internal)
+}
+
+fn boxed(params: Vec<SqlParam>) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    params
+        .into_iter()
+        .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            match p {
+                SqlParam::Text(s) => Box::new(s),
+                SqlParam::Int(n) => Box::new(n),
+                SqlParam::Bool(b) => Box::new(b),
+            }
+        })
+        .collect()
+}
+
+fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// Fails with `IdentifierTaken` when another user holds one of this user's unique identifiers.
+/// The unique indexes back this up when two transactions race.
+async fn check_identifiers(tx: &impl GenericClient, user: &User) -> StoreResult<()> {
+    let kinds = user
+        .email_addresses
+        .iter()
+        .map(|e| ("email_address", &e.value))
+        .chain(
+            user.phone_numbers
+                .iter()
+                .map(|p| ("phone_number", &p.value)),
+        );
+    for (kind, value) in kinds {
+        let taken = tx
+            .query_opt(
+                "SELECT 1 FROM identifiers WHERE kind = $1 AND value = $2 AND user_id <> $3",
+                &[&kind, value, &user.id],
+            )
+            .await?;
+        if taken.is_some() {
+            let param = if kind == "email_address" {
+                "email_address"
+            } else {
+                "phone_number"
+            };
+            return Err(DomainError::IdentifierTaken { param }.into());
+        }
+    }
+    for (param, sql, value) in [
+        (
+            "username",
+            "SELECT 1 FROM users WHERE username = $1 AND id <> $2",
+            &user.username,
+        ),
+        (
+            "external_id",
+            "SELECT 1 FROM users WHERE external_id = $1 AND id <> $2",
+            &user.external_id,
+        ),
+    ] {
+        if let Some(v) = value {
+            if tx.query_opt(sql, &[v, &user.id]).await?.is_some() {
+                return Err(DomainError::IdentifierTaken { param }.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the user's row and identifiers (insert or replace).
+async fn save_user(tx: &impl GenericClient, user: &User) -> StoreResult<()> {
+    let doc = serde_json::to_string(user).map_err(internal)?;
+    tx.execute(
+        "INSERT INTO users (id, created_at, updated_at, external_id, username, first_name, last_name,
+                            primary_email, primary_phone, banned, last_sign_in_at, last_active_at,
+                            search, name_search, doc)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (id) DO UPDATE SET
+            created_at = excluded.created_at, updated_at = excluded.updated_at,
+            external_id = excluded.external_id, username = excluded.username,
+            first_name = excluded.first_name, last_name = excluded.last_name,
+            primary_email = excluded.primary_email, primary_phone = excluded.primary_phone,
+            banned = excluded.banned, last_sign_in_at = excluded.last_sign_in_at,
+            last_active_at = excluded.last_active_at, search = excluded.search,
+            name_search = excluded.name_search, doc = excluded.doc",
+        &[
+            &user.id,
+            &user.created_at,
+            &user.updated_at,
+            &user.external_id,
+            &user.username,
+            &user.first_name,
+            &user.last_name,
+            &user.primary_email(),
+            &user.primary_phone(),
+            &user.banned,
+            &user.last_sign_in_at,
+            &user.last_active_at,
+            &search_text(user),
+            &name_text(user),
+            &doc,
+        ],
+    )
+    .await?;
+    tx.execute("DELETE FROM identifiers WHERE user_id = $1", &[&user.id])
+        .await?;
+    let (kinds, values): (Vec<&str>, Vec<&str>) = user
+        .email_addresses
+        .iter()
+        .map(|e| ("email_address", e.value.as_str()))
+        .chain(
+            user.phone_numbers
+                .iter()
+                .map(|p| ("phone_number", p.value.as_str())),
+        )
+        .unzip();
+    if !kinds.is_empty() {
+        tx.execute(
+            "INSERT INTO identifiers (kind, value, user_id)
+             SELECT k, v, $3 FROM UNNEST($1::text[], $2::text[]) AS t (k, v)",
+            &[&kinds, &values, &user.id],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn instance_or_create(&self, candidate: Instance) -> StoreResult<Instance> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO instance (singleton, id, publishable_key, created_at)
+                 VALUES (1, $1, $2, $3) ON CONFLICT (singleton) DO NOTHING",
+                &[
+                    &candidate.id,
+                    &candidate.publishable_key,
+                    &candidate.created_at,
+                ],
+            )
+            .await?;
+        let row = client
+            .query_one(
+                "SELECT id, publishable_key, created_at FROM instance WHERE singleton = 1",
+                &[],
+            )
+            .await?;
+        Ok(Instance {
+            id: row.get(0),
+            publishable_key: row.get(1),
+            created_at: row.get(2),
+        })
+    }
+
+    async fn add_secret_key_hash(&self, hash: &str, now: i64) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO secret_keys (hash, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&hash, &now],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn secret_key_hash_exists(&self, hash: &str) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt("SELECT 1 FROM secret_keys WHERE hash = $1", &[&hash])
+            .await?
+            .is_some())
+    }
+
+    async fn secret_key_hashes(&self) -> StoreResult<Vec<String>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query("SELECT hash FROM secret_keys ORDER BY created_at", &[])
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn insert_user(&self, user: User) -> StoreResult<User> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        check_identifiers(&tx, &user).await?;
+        save_user(&tx, &user).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn insert_users(&self, users: Vec<User>) -> StoreResult<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let statement = tx
+            .prepare(
+                "INSERT INTO users (id, created_at, updated_at, external_id, username, first_name,
+                                    last_name, primary_email, primary_phone, banned,
+                                    last_sign_in_at, last_active_at, search, name_search, doc)
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[],
+                                      $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                                      $10::bool[], $11::bigint[], $12::bigint[], $13::text[],
+                                      $14::text[], $15::text[])",
+            )
+            .await?;
+        let mut columns = BulkColumns::default();
+        for user in &users {
+            columns.push(user)?;
+        }
+        let c = &columns;
+        tx.execute(
+            &statement,
+            &[
+                &c.id,
+                &c.created_at,
+                &c.updated_at,
+                &c.external_id,
+                &c.username,
+                &c.first_name,
+                &c.last_name,
+                &c.primary_email,
+                &c.primary_phone,
+                &c.banned,
+                &c.last_sign_in_at,
+                &c.last_active_at,
+                &c.search,
+                &c.name_search,
+                &c.doc,
+            ],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO identifiers (kind, value, user_id)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])",
+            &[
+                &c.identifier_kinds,
+                &c.identifier_values,
+                &c.identifier_users,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached("SELECT doc FROM users WHERE id = $1")
+            .await?;
+        let row = client.query_opt(&statement, &[&id]).await?;
+        row.map(|r| decode_user(r.get(0))).transpose()
+    }
+
+    async fn update_user(&self, id: &str, edit: UserEdit) -> StoreResult<Option<User>> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let statement = tx
+            .prepare_cached("SELECT doc FROM users WHERE id = $1 FOR UPDATE")
+            .await?;
+        let Some(row) = tx.query_opt(&statement, &[&id]).await? else {
+            return Ok(None);
+        };
+        let mut user = decode_user(row.get(0))?;
+        edit(&mut user)?;
+        check_identifiers(&tx, &user).await?;
+        save_user(&tx, &user).await?;
+        tx.commit().await?;
+        Ok(Some(user))
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute("DELETE FROM users WHERE id = $1", &[&id])
+            .await?
+            > 0)
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
+        let mut sql = SqlFilter::new(|n| format!("${n}"));
+        sql.sql.push_str("SELECT doc FROM users");
+        sql.push_where(&query.filter);
+        sql.push_order_and_page(query);
+        let client = self.pool.get().await?;
+        let params = boxed(sql.params);
+        let rows = client.query(&sql.sql, &refs(&params)).await?;
+        rows.iter().map(|r| decode_user(r.get(0))).collect()
+    }
+
+    async fn count_users(&self, filter: &UserFilter) -> StoreResult<u64> {
+        let mut sql = SqlFilter::new(|n| format!("${n}"));
+        sql.sql.push_str("SELECT COUNT(*) FROM users");
+        sql.push_where(filter);
+        let client = self.pool.get().await?;
+        let params = boxed(sql.params);
+        let n: i64 = client.query_one(&sql.sql, &refs(&params)).await?.get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client.query_one("SELECT 1", &[]).await?;
+        Ok(())
+    }
+}
+
+/// Users as columns, for one multi-row insert.
+#[derive(Default)]
+struct BulkColumns {
+    id: Vec<String>,
+    created_at: Vec<i64>,
+    updated_at: Vec<i64>,
+    external_id: Vec<Option<String>>,
+    username: Vec<Option<String>>,
+    first_name: Vec<Option<String>>,
+    last_name: Vec<Option<String>>,
+    primary_email: Vec<Option<String>>,
+    primary_phone: Vec<Option<String>>,
+    banned: Vec<bool>,
+    last_sign_in_at: Vec<Option<i64>>,
+    last_active_at: Vec<Option<i64>>,
+    search: Vec<String>,
+    name_search: Vec<String>,
+    doc: Vec<String>,
+    identifier_kinds: Vec<&'static str>,
+    identifier_values: Vec<String>,
+    identifier_users: Vec<String>,
+}
+
+impl BulkColumns {
+    fn push(&mut self, user: &User) -> StoreResult<()> {
+        self.id.push(user.id.clone());
+        self.created_at.push(user.created_at);
+        self.updated_at.push(user.updated_at);
+        self.external_id.push(user.external_id.clone());
+        self.username.push(user.username.clone());
+        self.first_name.push(user.first_name.clone());
+        self.last_name.push(user.last_name.clone());
+        self.primary_email
+            .push(user.primary_email().map(str::to_owned));
+        self.primary_phone
+            .push(user.primary_phone().map(str::to_owned));
+        self.banned.push(user.banned);
+        self.last_sign_in_at.push(user.last_sign_in_at);
+        self.last_active_at.push(user.last_active_at);
+        self.search.push(search_text(user));
+        self.name_search.push(name_text(user));
+        self.doc
+            .push(serde_json::to_string(user).map_err(internal)?);
+        for e in &user.email_addresses {
+            self.identifier_kinds.push("email_address");
+            self.identifier_values.push(e.value.clone());
+            self.identifier_users.push(user.id.clone());
+        }
+        for p in &user.phone_numbers {
+            self.identifier_kinds.push("phone_number");
+            self.identifier_values.push(p.value.clone());
+            self.identifier_users.push(user.id.clone());
+        }
+        Ok(())
+    }
+}
