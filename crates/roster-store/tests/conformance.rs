@@ -1,0 +1,487 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! One conformance suite for every `Store`: each check runs on SQLite and on PostgreSQL.
+//!
+//! PostgreSQL comes from `ROSTER_TEST_PG_URL` (an admin URL; see `scripts/pg-cluster`); each
+//! check gets a fresh database. Without it the PostgreSQL half is skipped loudly, except under
+//! `CI=true`, where a missing PostgreSQL fails the suite.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use roster_domain::query::{IncludeExclude, Order, UserFilter, UserQuery};
+use roster_domain::user::NewUser;
+use roster_domain::{DomainError, MetadataWrite, User};
+use roster_store::postgres::PostgresStore;
+use roster_store::sqlite::SqliteStore;
+use roster_store::{Instance, Store, StoreError};
+
+struct Backend {
+    name: &'static str,
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("roster.db")).unwrap();
+    Backend {
+        name: "sqlite",
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
+}
+
+async fn fresh_postgres_url() -> Option<String> {
+    let Ok(admin) = std::env::var("ROSTER_TEST_PG_URL") else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but ROSTER_TEST_PG_URL is not set: PostgreSQL conformance cannot be skipped in CI");
+        }
+        eprintln!("\n*** SKIPPED: PostgreSQL conformance (set ROSTER_TEST_PG_URL; see scripts/pg-cluster) ***\n");
+        return None;
+    };
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let name = format!(
+        "roster_c_{}",
+        roster_domain::ids::new_id("db", 0).to_lowercase()
+    );
+    client
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    Some(format!("{base}/{name}"))
+}
+
+async fn postgres() -> Option<Backend> {
+    let url = fresh_postgres_url().await?;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    Some(Backend {
+        name: "postgres",
+        store: Arc::new(store),
+        _dir: None,
+    })
+}
+
+async fn backends() -> Vec<Backend> {
+    let mut all = vec![sqlite().await];
+    all.extend(postgres().await);
+    all
+}
+
+fn user(n: u32, email: &str, username: Option<&str>) -> User {
+    let now = 1_700_000_000_000 + i64::from(n) * 1000;
+    let new = NewUser {
+        email_addresses: vec![(email.to_owned(), true)],
+        username: username.map(str::to_owned),
+        first_name: Some(format!("First{n}")),
+        last_name: Some(if n % 2 == 0 {
+            "Even".into()
+        } else {
+            "Odd".into()
+        }),
+        external_id: Some(format!("ext_{n}")),
+        metadata: MetadataWrite {
+            public: Some(json!({"n": n, "zeta": 1, "alpha": 2})),
+            ..MetadataWrite::default()
+        },
+        ..NewUser::default()
+    };
+    User::create(new, now, |p| roster_domain::ids::new_id(p, now)).unwrap()
+}
+
+fn taken(result: Result<impl std::fmt::Debug, StoreError>) -> Option<&'static str> {
+    match result {
+        Err(StoreError::Domain(DomainError::IdentifierTaken { param })) => Some(param),
+        other => panic!("expected IdentifierTaken, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn users_round_trip_byte_for_byte() {
+    for b in backends().await {
+        let u = user(1, "a@example.com", Some("alice"));
+        b.store.insert_user(u.clone()).await.unwrap();
+        let got = b.store.get_user(&u.id).await.unwrap().unwrap();
+        assert_eq!(got, u, "{}", b.name);
+        // Metadata keys keep the order they were written in.
+        assert_eq!(
+            serde_json::to_string(&got.public_metadata).unwrap(),
+            r#"{"n":1,"zeta":1,"alpha":2}"#
+        );
+        assert!(b.store.get_user("user_missing").await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn identifiers_are_unique_on_insert_and_update() {
+    for b in backends().await {
+        let first = user(1, "a@example.com", Some("alice"));
+        b.store.insert_user(first.clone()).await.unwrap();
+        assert_eq!(
+            taken(b.store.insert_user(user(2, "a@example.com", None)).await),
+            Some("email_address"),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            taken(
+                b.store
+                    .insert_user(user(3, "c@example.com", Some("alice")))
+                    .await
+            ),
+            Some("username")
+        );
+        let mut same_external = user(4, "d@example.com", None);
+        same_external.external_id = first.external_id.clone();
+        assert_eq!(
+            taken(b.store.insert_user(same_external).await),
+            Some("external_id")
+        );
+
+        let second = user(5, "e@example.com", Some("bob"));
+        b.store.insert_user(second.clone()).await.unwrap();
+        let steal = b.store.update_user(
+            &second.id,
+            Box::new(|u| {
+                u.username = Some("alice".into());
+                Ok(())
+            }),
+        );
+        assert_eq!(taken(steal.await), Some("username"));
+        assert_eq!(
+            b.store.get_user(&second.id).await.unwrap().unwrap(),
+            second,
+            "refused update changed nothing"
+        );
+        let count = b.store.count_users(&UserFilter::default()).await.unwrap();
+        assert_eq!(count, 2, "{}", b.name);
+
+        // Deleting frees the identifiers.
+        assert!(b.store.delete_user(&first.id).await.unwrap());
+        assert!(!b.store.delete_user(&first.id).await.unwrap());
+        b.store
+            .insert_user(user(6, "a@example.com", Some("alice")))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn edits_are_all_or_nothing() {
+    for b in backends().await {
+        let u = user(1, "a@example.com", None);
+        b.store.insert_user(u.clone()).await.unwrap();
+        let refused = b
+            .store
+            .update_user(
+                &u.id,
+                Box::new(|u| {
+                    u.first_name = Some("changed".into());
+                    Err(DomainError::MetadataTooLarge {
+                        param: "public_metadata",
+                    })
+                }),
+            )
+            .await;
+        assert!(matches!(
+            refused,
+            Err(StoreError::Domain(DomainError::MetadataTooLarge { .. }))
+        ));
+        assert_eq!(
+            b.store.get_user(&u.id).await.unwrap().unwrap(),
+            u,
+            "{}",
+            b.name
+        );
+        assert!(b
+            .store
+            .update_user("user_missing", Box::new(|_| Ok(())))
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_merges_lose_nothing() {
+    for b in backends().await {
+        let u = user(1, "a@example.com", None);
+        b.store.insert_user(u.clone()).await.unwrap();
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let store = Arc::clone(&b.store);
+                let id = u.id.clone();
+                tokio::spawn(async move {
+                    let write = MetadataWrite {
+                        private: Some(json!({format!("k{i}"): i})),
+                        ..MetadataWrite::default()
+                    };
+                    store
+                        .update_user(&id, Box::new(move |u| u.merge_metadata(&write, 1)))
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let got = b.store.get_user(&u.id).await.unwrap().unwrap();
+        assert_eq!(
+            got.private_metadata.as_object().map(|m| m.len()),
+            Some(64),
+            "{}",
+            b.name
+        );
+    }
+}
+
+/// A dataset both backends must answer identically.
+async fn seeded(b: &Backend) -> Vec<User> {
+    let mut users = Vec::new();
+    for n in 0..20u32 {
+        let mut u = user(
+            n,
+            &format!("person{n:02}@example.com"),
+            Some(&format!("person_{n:02}")),
+        );
+        u.banned = n % 5 == 0;
+        if n % 3 == 0 {
+            u.username = None;
+        }
+        users.push(u);
+    }
+    b.store.insert_users(users.clone()).await.unwrap();
+    users
+}
+
+fn ids(users: &[User]) -> Vec<String> {
+    users.iter().map(|u| u.id.clone()).collect()
+}
+
+#[tokio::test]
+async fn lists_filter_order_and_page_the_same_everywhere() {
+    let mut answers: Vec<(String, Vec<Vec<String>>)> = Vec::new();
+    for b in backends().await {
+        let users = seeded(&b).await;
+        let all_ids = ids(&users);
+        let list = |filter: UserFilter, order: &str, limit: u32, offset: u64| {
+            let store = Arc::clone(&b.store);
+            let order = Order::parse(order).unwrap();
+            async move {
+                ids(&store
+                    .list_users(&UserQuery {
+                        filter,
+                        order,
+                        limit,
+                        offset,
+                    })
+                    .await
+                    .unwrap())
+            }
+        };
+        let mut results = Vec::new();
+        let newest = list(UserFilter::default(), "-created_at", 500, 0).await;
+        assert_eq!(
+            newest,
+            all_ids.iter().rev().cloned().collect::<Vec<_>>(),
+            "{}",
+            b.name
+        );
+        let page = list(UserFilter::default(), "+created_at", 5, 5).await;
+        assert_eq!(page, all_ids[5..10].to_vec());
+        results.push(page);
+        let by_email = list(
+            UserFilter {
+                email_addresses: vec!["PERSON03@example.com".into(), "person04@example.com".into()],
+                ..Default::default()
+            },
+            "+created_at",
+            10,
+            0,
+        )
+        .await;
+        assert_eq!(by_email, all_ids[3..5].to_vec(), "{}", b.name);
+        let excluded = list(
+            UserFilter {
+                user_ids: IncludeExclude {
+                    include: vec![],
+                    exclude: vec![all_ids[0].clone()],
+                },
+                ..Default::default()
+            },
+            "+created_at",
+            500,
+            0,
+        )
+        .await;
+        assert_eq!(excluded.len(), 19);
+        let query = list(
+            UserFilter {
+                query: Some("SON_1".into()),
+                ..Default::default()
+            },
+            "+created_at",
+            500,
+            0,
+        )
+        .await;
+        assert_eq!(
+            query.len(),
+            7,
+            "{}: person_1x except those without a username: {query:?}",
+            b.name
+        );
+        let banned = list(
+            UserFilter {
+                banned: Some(true),
+                ..Default::default()
+            },
+            "+created_at",
+            500,
+            0,
+        )
+        .await;
+        assert_eq!(banned.len(), 4);
+        // Users without a username sort last in both directions.
+        let by_username = list(UserFilter::default(), "-username", 500, 0).await;
+        let nulls: Vec<_> = users
+            .iter()
+            .filter(|u| u.username.is_none())
+            .map(|u| u.id.clone())
+            .collect();
+        assert!(
+            by_username[by_username.len() - nulls.len()..]
+                .iter()
+                .all(|id| nulls.contains(id)),
+            "{}",
+            b.name
+        );
+        results.push(by_username);
+        results.push(
+            list(
+                UserFilter {
+                    name_query: Some("odd".into()),
+                    ..Default::default()
+                },
+                "first_name",
+                500,
+                0,
+            )
+            .await,
+        );
+        results.push(
+            list(
+                UserFilter {
+                    email_address_query: Some("N1".into()),
+                    ..Default::default()
+                },
+                "-email_address",
+                500,
+                0,
+            )
+            .await,
+        );
+        let count = b
+            .store
+            .count_users(&UserFilter {
+                name_query: Some("even".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(count, 10);
+        let nothing = UserFilter {
+            matches_nothing: true,
+            ..Default::default()
+        };
+        assert_eq!(b.store.count_users(&nothing).await.unwrap(), 0);
+        answers.push((b.name.to_owned(), results));
+    }
+    // The ids differ per backend (fresh ids each seeding), so compare positions instead.
+    if let [(_, a), (_, b)] = answers.as_slice() {
+        let shape = |r: &Vec<Vec<String>>| r.iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(shape(a), shape(b));
+    }
+}
+
+#[tokio::test]
+async fn instance_and_keys() {
+    for b in backends().await {
+        let first = Instance {
+            id: "ins_first".into(),
+            publishable_key: "pk_a".into(),
+            created_at: 1,
+        };
+        let second = Instance {
+            id: "ins_second".into(),
+            publishable_key: "pk_b".into(),
+            created_at: 2,
+        };
+        let (x, y) = tokio::join!(
+            b.store.instance_or_create(first.clone()),
+            b.store.instance_or_create(second)
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert_eq!(x, y, "{}: racing starts agree on one instance", b.name);
+        assert_eq!(b.store.instance_or_create(first).await.unwrap(), x);
+        b.store.add_secret_key_hash("abc", 1).await.unwrap();
+        b.store.add_secret_key_hash("abc", 2).await.unwrap();
+        assert!(b.store.secret_key_hash_exists("abc").await.unwrap());
+        assert!(!b.store.secret_key_hash_exists("abd").await.unwrap());
+        assert_eq!(
+            b.store.secret_key_hashes().await.unwrap(),
+            vec!["abc".to_owned()]
+        );
+        b.store.ping().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn bulk_insert_refuses_duplicates_whole() {
+    for b in backends().await {
+        let batch = vec![
+            user(1, "a@example.com", None),
+            user(2, "a@example.com", None),
+        ];
+        assert!(b.store.insert_users(batch).await.is_err(), "{}", b.name);
+        assert_eq!(
+            b.store.count_users(&UserFilter::default()).await.unwrap(),
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_database_newer_than_the_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roster.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("INSERT INTO schema_version (version) VALUES (999)", [])
+        .unwrap();
+    drop(conn);
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(StoreError::SchemaTooNew { found: 999, .. })
+    ));
+
+    if let Some(url) = fresh_postgres_url().await {
+        drop(PostgresStore::connect(&url).await.unwrap());
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute("INSERT INTO schema_version (version) VALUES (999)")
+            .await
+            .unwrap();
+        assert!(matches!(
+            PostgresStore::connect(&url).await,
+            Err(StoreError::SchemaTooNew { found: 999, .. })
+        ));
+    }
+}
