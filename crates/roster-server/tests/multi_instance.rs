@@ -57,10 +57,9 @@ async fn two_processes_share_instance_keys_and_every_write() {
     let mut tasks = Vec::new();
     for i in 0..60 {
         for (name, server) in [("a", &a), ("b", &b)] {
-            let (url, key, id) = (
+            let (url, key) = (
                 server.v1(&format!("/users/{id}/metadata")),
                 server.secret_key.clone(),
-                id.clone(),
             );
             let key_name = format!("{name}{i}");
             tasks.push(tokio::spawn(async move {

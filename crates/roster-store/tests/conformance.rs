@@ -78,7 +78,7 @@ fn user(n: u32, email: &str, username: Option<&str>) -> User {
         email_addresses: vec![(email.to_owned(), true)],
         username: username.map(str::to_owned),
         first_name: Some(format!("First{n}")),
-        last_name: Some(if n % 2 == 0 {
+        last_name: Some(if n.is_multiple_of(2) {
             "Even".into()
         } else {
             "Odd".into()
