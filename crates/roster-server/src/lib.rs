@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod keys;
 pub mod routes;
+pub mod seed;
 
 use std::path::Path;
 use std::sync::Arc;

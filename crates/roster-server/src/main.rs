@@ -64,6 +64,17 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Load synthetic users (names, emails, metadata in every tier) quickly, with a progress bar.
+    Seed {
+        /// How many users to add.
+        #[arg(long, default_value_t = 10_000)]
+        users: u64,
+        /// Users per transaction.
+        #[arg(long, default_value_t = 5_000)]
+        batch: usize,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Create the database if needed and apply pending migrations, then exit.
     Migrate {
         #[command(flatten)]
@@ -143,6 +154,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("{key}");
             Ok(())
+        }
+        Command::Seed {
+            users,
+            batch,
+            storage,
+        } => {
+            let config = storage_config(cli.config.as_deref(), storage)?;
+            let store = roster_server::open_store(&config).await?;
+            roster_server::ensure_instance(&store).await?;
+            roster_server::seed::seed(store, users, batch.max(1), false).await
         }
         Command::Migrate { storage } => {
             let config = storage_config(cli.config.as_deref(), storage)?;

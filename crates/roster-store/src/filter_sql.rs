@@ -1,5 +1,7 @@
 //! The WHERE and ORDER BY clauses of user lists, written once for every SQL backend. Backends
-//! differ only in how a placeholder is spelled, which [`SqlFilter`] is told.
+//! differ in two things only, which they hand over as a [`Dialect`]: how a placeholder is spelled,
+//! and how a substring filter reaches its index (pg_trgm serves `LIKE` directly; SQLite's FTS5
+//! trigram index is a separate table).
 
 use roster_domain::query::{IncludeExclude, OrderField, TimeRange, UserFilter, UserQuery};
 
@@ -11,15 +13,33 @@ pub enum SqlParam {
     Bool(bool),
 }
 
-/// Builds SQL text and its parameters, numbering placeholders the backend's way.
+/// What a substring filter searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextField {
+    /// `query`: ids, identifiers and names together.
+    Any,
+    Name,
+    Username,
+    EmailAddress,
+    PhoneNumber,
+}
+
+/// The parts of SQL that differ between backends.
+pub struct Dialect {
+    pub placeholder: fn(usize) -> String,
+    /// The clause for "`field` contains `needle`" (needle already lower-cased).
+    pub contains: fn(&mut SqlFilter, TextField, &str) -> String,
+}
+
+/// Builds SQL text and its parameters for a backend's [`Dialect`].
 pub struct SqlFilter {
     pub sql: String,
     pub params: Vec<SqlParam>,
-    placeholder: fn(usize) -> String,
+    dialect: &'static Dialect,
 }
 
 /// `LIKE` pattern matching `needle` anywhere, with `\` escaping the wildcards.
-fn contains_pattern(needle: &str) -> String {
+pub fn contains_pattern(needle: &str) -> String {
     let mut escaped = String::with_capacity(needle.len() + 2);
     escaped.push('%');
     for c in needle.to_lowercase().chars() {
@@ -33,17 +53,18 @@ fn contains_pattern(needle: &str) -> String {
 }
 
 impl SqlFilter {
-    pub fn new(placeholder: fn(usize) -> String) -> Self {
+    pub fn new(dialect: &'static Dialect) -> Self {
         Self {
             sql: String::new(),
             params: Vec::new(),
-            placeholder,
+            dialect,
         }
     }
 
-    fn bind(&mut self, param: SqlParam) -> String {
+    /// Adds a parameter and returns its placeholder.
+    pub fn bind(&mut self, param: SqlParam) -> String {
         self.params.push(param);
-        (self.placeholder)(self.params.len())
+        (self.dialect.placeholder)(self.params.len())
     }
 
     fn list(&mut self, values: &[String], lower: bool) -> String {
@@ -63,18 +84,24 @@ impl SqlFilter {
     fn identifier_in(&mut self, kind: &str, values: &[String]) -> String {
         let kind = self.bind(SqlParam::Text(kind.to_owned()));
         let list = self.list(values, true);
-        format!("EXISTS (SELECT 1 FROM identifiers i WHERE i.user_id = users.id AND i.kind = {kind} AND i.value IN ({list}))")
+        format!("id IN (SELECT user_id FROM identifiers WHERE kind = {kind} AND value IN ({list}))")
     }
 
-    fn identifier_like(&mut self, kind: &str, needle: &str) -> String {
+    /// `LIKE` on an identifier kind, through the identifiers table.
+    pub fn identifier_like(&mut self, kind: &str, needle: &str) -> String {
         let kind = self.bind(SqlParam::Text(kind.to_owned()));
         let pattern = self.bind(SqlParam::Text(contains_pattern(needle)));
-        format!("EXISTS (SELECT 1 FROM identifiers i WHERE i.user_id = users.id AND i.kind = {kind} AND i.value LIKE {pattern} ESCAPE '\\')")
+        format!("id IN (SELECT user_id FROM identifiers WHERE kind = {kind} AND value LIKE {pattern} ESCAPE '\\')")
     }
 
-    fn like(&mut self, column: &str, needle: &str) -> String {
+    /// `LIKE` on a column of `users`.
+    pub fn like(&mut self, column: &str, needle: &str) -> String {
         let pattern = self.bind(SqlParam::Text(contains_pattern(needle)));
         format!("{column} LIKE {pattern} ESCAPE '\\'")
+    }
+
+    fn contains(&mut self, field: TextField, needle: &str) -> String {
+        (self.dialect.contains)(self, field, &needle.to_lowercase())
     }
 
     fn include_exclude(&mut self, column: &str, ie: &IncludeExclude, out: &mut Vec<String>) {
@@ -117,20 +144,17 @@ impl SqlFilter {
         }
         self.include_exclude("external_id", &f.external_ids, &mut clauses);
         self.include_exclude("id", &f.user_ids, &mut clauses);
-        if let Some(q) = &f.query {
-            clauses.push(self.like("search", q));
-        }
-        if let Some(q) = &f.email_address_query {
-            clauses.push(self.identifier_like("email_address", q));
-        }
-        if let Some(q) = &f.phone_number_query {
-            clauses.push(self.identifier_like("phone_number", q));
-        }
-        if let Some(q) = &f.username_query {
-            clauses.push(self.like("username", q));
-        }
-        if let Some(q) = &f.name_query {
-            clauses.push(self.like("name_search", q));
+        let substrings = [
+            (TextField::Any, &f.query),
+            (TextField::EmailAddress, &f.email_address_query),
+            (TextField::PhoneNumber, &f.phone_number_query),
+            (TextField::Username, &f.username_query),
+            (TextField::Name, &f.name_query),
+        ];
+        for (field, needle) in substrings {
+            if let Some(needle) = needle {
+                clauses.push(self.contains(field, needle));
+            }
         }
         if let Some(banned) = f.banned {
             let mark = self.bind(SqlParam::Bool(banned));
@@ -180,9 +204,18 @@ mod tests {
         assert_eq!(contains_pattern("A_b%"), "%a\\_b\\%%");
     }
 
+    static QUESTION: Dialect = Dialect {
+        placeholder: |_| "?".into(),
+        contains: |f, _, needle| f.like("search", needle),
+    };
+    static DOLLAR: Dialect = Dialect {
+        placeholder: |n| format!("${n}"),
+        contains: |f, _, needle| f.like("search", needle),
+    };
+
     #[test]
     fn empty_filter_has_no_where() {
-        let mut f = SqlFilter::new(|_| "?".into());
+        let mut f = SqlFilter::new(&QUESTION);
         f.push_where(&UserFilter::default());
         assert_eq!(f.sql, "");
         assert!(f.params.is_empty());
@@ -190,7 +223,7 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_in_order() {
-        let mut f = SqlFilter::new(|n| format!("${n}"));
+        let mut f = SqlFilter::new(&DOLLAR);
         let filter = UserFilter {
             usernames: vec!["Ada".into(), "bob".into()],
             banned: Some(true),

@@ -18,7 +18,7 @@ use tokio_postgres::NoTls;
 use roster_domain::query::{UserFilter, UserQuery};
 use roster_domain::{DomainError, User};
 
-use crate::filter_sql::{SqlFilter, SqlParam};
+use crate::filter_sql::{Dialect, SqlFilter, SqlParam, TextField};
 use crate::{name_text, search_text, Instance, Store, StoreError, StoreResult, UserEdit};
 
 /// Migrations in order; the schema version is the number applied.
@@ -26,6 +26,18 @@ const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql
 /// Serialises migrations when several processes start at once.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
 const POOL_SIZE: usize = 16;
+
+/// Placeholders are `$N`; pg_trgm GIN indexes serve `LIKE '%…%'` directly.
+static DIALECT: Dialect = Dialect {
+    placeholder: |n| format!("${n}"),
+    contains: |f, field, needle| match field {
+        TextField::Any => f.like("search", needle),
+        TextField::Name => f.like("name_search", needle),
+        TextField::Username => f.like("username", needle),
+        TextField::EmailAddress => f.identifier_like("email_address", needle),
+        TextField::PhoneNumber => f.identifier_like("phone_number", needle),
+    },
+};
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
@@ -430,7 +442,7 @@ impl Store for PostgresStore {
     }
 
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
-        let mut sql = SqlFilter::new(|n| format!("${n}"));
+        let mut sql = SqlFilter::new(&DIALECT);
         sql.sql.push_str("SELECT doc FROM users");
         sql.push_where(&query.filter);
         sql.push_order_and_page(query);
@@ -441,7 +453,7 @@ impl Store for PostgresStore {
     }
 
     async fn count_users(&self, filter: &UserFilter) -> StoreResult<u64> {
-        let mut sql = SqlFilter::new(|n| format!("${n}"));
+        let mut sql = SqlFilter::new(&DIALECT);
         sql.sql.push_str("SELECT COUNT(*) FROM users");
         sql.push_where(filter);
         let client = self.pool.get().await?;

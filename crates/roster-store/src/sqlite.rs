@@ -13,12 +13,38 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use roster_domain::query::{UserFilter, UserQuery};
 use roster_domain::{DomainError, User};
 
-use crate::filter_sql::{SqlFilter, SqlParam};
+use crate::filter_sql::{contains_pattern, Dialect, SqlFilter, SqlParam, TextField};
 use crate::{name_text, search_text, Instance, Store, StoreError, StoreResult, UserEdit};
 
 /// Migrations in order; the schema version is the number applied.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
 const READERS: usize = 4;
+
+/// Placeholders are `?N`; substring filters go through the FTS5 trigram table.
+static DIALECT: Dialect = Dialect {
+    placeholder: |n| format!("?{n}"),
+    contains: fts_contains,
+};
+
+/// Trigram phrase queries match substrings of 3+ characters from the index; shorter needles
+/// fall back to `LIKE` over the (small) indexed text.
+fn fts_contains(f: &mut SqlFilter, field: TextField, needle: &str) -> String {
+    let column = match field {
+        TextField::Any => "search",
+        TextField::Name => "name_search",
+        TextField::Username => "username",
+        TextField::EmailAddress => "emails",
+        TextField::PhoneNumber => "phones",
+    };
+    if needle.chars().count() >= 3 {
+        let phrase = format!("{column} : \"{}\"", needle.replace('"', "\"\""));
+        let mark = f.bind(SqlParam::Text(phrase));
+        format!("pk IN (SELECT rowid FROM users_fts WHERE users_fts MATCH {mark})")
+    } else {
+        let mark = f.bind(SqlParam::Text(contains_pattern(needle)));
+        format!("pk IN (SELECT rowid FROM users_fts WHERE {column} LIKE {mark} ESCAPE '\\')")
+    }
+}
 
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
@@ -205,14 +231,18 @@ fn check_identifiers(tx: &Transaction<'_>, user: &User) -> StoreResult<()> {
     Ok(())
 }
 
+fn joined<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    values.collect::<Vec<_>>().join("\n").to_lowercase()
+}
+
 /// Writes the user's row and identifiers (insert or replace).
 fn save_user(tx: &Transaction<'_>, user: &User) -> StoreResult<()> {
     let doc = serde_json::to_string(user).map_err(internal)?;
     tx.execute(
         "INSERT INTO users (id, created_at, updated_at, external_id, username, first_name, last_name,
                             primary_email, primary_phone, banned, last_sign_in_at, last_active_at,
-                            search, name_search, doc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                            search, name_search, emails, phones, doc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (id) DO UPDATE SET
             created_at = excluded.created_at, updated_at = excluded.updated_at,
             external_id = excluded.external_id, username = excluded.username,
@@ -220,7 +250,8 @@ fn save_user(tx: &Transaction<'_>, user: &User) -> StoreResult<()> {
             primary_email = excluded.primary_email, primary_phone = excluded.primary_phone,
             banned = excluded.banned, last_sign_in_at = excluded.last_sign_in_at,
             last_active_at = excluded.last_active_at, search = excluded.search,
-            name_search = excluded.name_search, doc = excluded.doc",
+            name_search = excluded.name_search, emails = excluded.emails,
+            phones = excluded.phones, doc = excluded.doc",
         params![
             user.id,
             user.created_at,
@@ -236,6 +267,8 @@ fn save_user(tx: &Transaction<'_>, user: &User) -> StoreResult<()> {
             user.last_active_at,
             search_text(user),
             name_text(user),
+            joined(user.email_addresses.iter().map(|e| e.value.as_str())),
+            joined(user.phone_numbers.iter().map(|p| p.value.as_str())),
             doc,
         ],
     )?;
@@ -381,7 +414,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
-        let mut sql = SqlFilter::new(|n| format!("?{n}"));
+        let mut sql = SqlFilter::new(&DIALECT);
         sql.sql.push_str("SELECT doc FROM users");
         sql.push_where(&query.filter);
         sql.push_order_and_page(query);
@@ -398,7 +431,7 @@ impl Store for SqliteStore {
     }
 
     async fn count_users(&self, filter: &UserFilter) -> StoreResult<u64> {
-        let mut sql = SqlFilter::new(|n| format!("?{n}"));
+        let mut sql = SqlFilter::new(&DIALECT);
         sql.sql.push_str("SELECT COUNT(*) FROM users");
         sql.push_where(filter);
         self.read(move |conn| {

@@ -485,3 +485,94 @@ async fn a_database_newer_than_the_binary_is_refused() {
         ));
     }
 }
+
+#[tokio::test]
+async fn substring_filters_match_literally_whatever_the_needle() {
+    for b in backends().await {
+        let mut odd = user(1, "o'brien+test@example.com", Some("under_score"));
+        odd.first_name = Some("Zoë \"Quote\" 100%".into());
+        let plain = user(2, "plain@example.com", Some("underscore"));
+        b.store
+            .insert_users(vec![odd.clone(), plain.clone()])
+            .await
+            .unwrap();
+        let count = |filter: UserFilter| {
+            let store = Arc::clone(&b.store);
+            async move { store.count_users(&filter).await.unwrap() }
+        };
+        let q = |s: &str| UserFilter {
+            query: Some(s.into()),
+            ..Default::default()
+        };
+        let cases = [
+            (q("\"quote\""), 1),
+            (q("100%"), 1),
+            (q("0%"), 1),
+            (q("%"), 1),
+            (q("_s"), 1),
+            (q("r_s"), 1),
+            (q("zoË"), 1),
+            (q("ZOË \"QUOTE"), 1),
+            (q("underscore"), 1),
+            (q("score"), 2),
+            (q("o'b"), 1),
+            (q("+test"), 1),
+            (q("nowhere"), 0),
+            (q("e"), 2),
+            (
+                UserFilter {
+                    username_query: Some("r_".into()),
+                    ..Default::default()
+                },
+                1,
+            ),
+            (
+                UserFilter {
+                    username_query: Some("der".into()),
+                    ..Default::default()
+                },
+                2,
+            ),
+            (
+                UserFilter {
+                    email_address_query: Some("PLAIN@".into()),
+                    ..Default::default()
+                },
+                1,
+            ),
+            (
+                UserFilter {
+                    email_address_query: Some("@".into()),
+                    ..Default::default()
+                },
+                2,
+            ),
+            (
+                UserFilter {
+                    name_query: Some("100% od".into()),
+                    ..Default::default()
+                },
+                1,
+            ),
+        ];
+        for (filter, expected) in cases {
+            let got = count(filter.clone()).await;
+            assert_eq!(got, expected, "{}: {filter:?}", b.name);
+        }
+        // The index follows updates and deletes.
+        b.store
+            .update_user(
+                &plain.id,
+                Box::new(|u| {
+                    u.username = Some("renamed".into());
+                    Ok(())
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(count(q("score")).await, 1, "{}", b.name);
+        assert_eq!(count(q("renamed")).await, 1);
+        b.store.delete_user(&odd.id).await.unwrap();
+        assert_eq!(count(q("100%")).await, 0);
+    }
+}
