@@ -36,6 +36,8 @@ pub struct SqlFilter {
     pub sql: String,
     pub params: Vec<SqlParam>,
     dialect: &'static Dialect,
+    /// Substring fields the backend found to match many rows, for dialects that plan by it.
+    pub dense: Vec<TextField>,
 }
 
 /// `LIKE` pattern matching `needle` anywhere, with `\` escaping the wildcards.
@@ -58,6 +60,7 @@ impl SqlFilter {
             sql: String::new(),
             params: Vec::new(),
             dialect,
+            dense: Vec::new(),
         }
     }
 
@@ -98,6 +101,17 @@ impl SqlFilter {
     pub fn like(&mut self, column: &str, needle: &str) -> String {
         let pattern = self.bind(SqlParam::Text(contains_pattern(needle)));
         format!("{column} LIKE {pattern} ESCAPE '\\'")
+    }
+
+    /// The substring filters of a filter, with their needles.
+    pub fn substrings(f: &UserFilter) -> [(TextField, &Option<String>); 5] {
+        [
+            (TextField::Any, &f.query),
+            (TextField::EmailAddress, &f.email_address_query),
+            (TextField::PhoneNumber, &f.phone_number_query),
+            (TextField::Username, &f.username_query),
+            (TextField::Name, &f.name_query),
+        ]
     }
 
     fn contains(&mut self, field: TextField, needle: &str) -> String {
@@ -144,14 +158,7 @@ impl SqlFilter {
         }
         self.include_exclude("external_id", &f.external_ids, &mut clauses);
         self.include_exclude("id", &f.user_ids, &mut clauses);
-        let substrings = [
-            (TextField::Any, &f.query),
-            (TextField::EmailAddress, &f.email_address_query),
-            (TextField::PhoneNumber, &f.phone_number_query),
-            (TextField::Username, &f.username_query),
-            (TextField::Name, &f.name_query),
-        ];
-        for (field, needle) in substrings {
+        for (field, needle) in Self::substrings(f) {
             if let Some(needle) = needle {
                 clauses.push(self.contains(field, needle));
             }

@@ -26,19 +26,40 @@ static DIALECT: Dialect = Dialect {
     contains: fts_contains,
 };
 
-/// Trigram phrase queries match substrings of 3+ characters from the index; shorter needles
-/// fall back to `LIKE` over the (small) indexed text.
-fn fts_contains(f: &mut SqlFilter, field: TextField, needle: &str) -> String {
-    let column = match field {
+/// A needle matching at least this many users is "dense": walking users in list order and
+/// testing each finds a page sooner than fetching and sorting every match from the index.
+const DENSE_MATCHES: i64 = 2000;
+
+fn fts_column(field: TextField) -> &'static str {
+    match field {
         TextField::Any => "search",
         TextField::Name => "name_search",
         TextField::Username => "username",
         TextField::EmailAddress => "emails",
         TextField::PhoneNumber => "phones",
-    };
-    if needle.chars().count() >= 3 {
-        let phrase = format!("{column} : \"{}\"", needle.replace('"', "\"\""));
-        let mark = f.bind(SqlParam::Text(phrase));
+    }
+}
+
+fn fts_phrase(column: &str, needle: &str) -> String {
+    format!("{column} : \"{}\"", needle.replace('"', "\"\""))
+}
+
+/// Trigram phrase queries match substrings of 3+ characters from the index; shorter needles
+/// fall back to `LIKE` over the (small) indexed text. Dense needles test the users' own columns
+/// (which have the same names) while walking them in list order.
+fn fts_contains(f: &mut SqlFilter, field: TextField, needle: &str) -> String {
+    let column = fts_column(field);
+    if f.dense.contains(&field) {
+        f.like(
+            if field == TextField::Username {
+                "COALESCE(username, '')"
+            } else {
+                column
+            },
+            needle,
+        )
+    } else if needle.chars().count() >= 3 {
+        let mark = f.bind(SqlParam::Text(fts_phrase(column, needle)));
         format!("pk IN (SELECT rowid FROM users_fts WHERE users_fts MATCH {mark})")
     } else {
         let mark = f.bind(SqlParam::Text(contains_pattern(needle)));
@@ -170,6 +191,31 @@ fn to_sql(params: Vec<SqlParam>) -> Vec<SqlValue> {
             SqlParam::Bool(b) => SqlValue::Integer(i64::from(b)),
         })
         .collect()
+}
+
+/// The substring filters whose needles match many users (probed on the index, bounded).
+fn dense_fields(conn: &Connection, filter: &UserFilter) -> StoreResult<Vec<TextField>> {
+    let mut dense = Vec::new();
+    for (field, needle) in SqlFilter::substrings(filter) {
+        let Some(needle) = needle.as_deref().map(str::to_lowercase) else {
+            continue;
+        };
+        if needle.chars().count() < 3 {
+            continue;
+        }
+        let matches: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM users_fts WHERE users_fts MATCH ?1 LIMIT ?2)",
+            )?
+            .query_row(
+                params![fts_phrase(fts_column(field), &needle), DENSE_MATCHES],
+                |r| r.get(0),
+            )?;
+        if matches >= DENSE_MATCHES {
+            dense.push(field);
+        }
+    }
+    Ok(dense)
 }
 
 fn decode_user(doc: &str) -> StoreResult<User> {
@@ -414,11 +460,13 @@ impl Store for SqliteStore {
     }
 
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
-        let mut sql = SqlFilter::new(&DIALECT);
-        sql.sql.push_str("SELECT doc FROM users");
-        sql.push_where(&query.filter);
-        sql.push_order_and_page(query);
+        let query = query.clone();
         self.read(move |conn| {
+            let mut sql = SqlFilter::new(&DIALECT);
+            sql.dense = dense_fields(conn, &query.filter)?;
+            sql.sql.push_str("SELECT doc FROM users");
+            sql.push_where(&query.filter);
+            sql.push_order_and_page(&query);
             let mut stmt = conn.prepare_cached(&sql.sql)?;
             let docs = stmt
                 .query_map(rusqlite::params_from_iter(to_sql(sql.params)), |r| {

@@ -576,3 +576,82 @@ async fn substring_filters_match_literally_whatever_the_needle() {
         assert_eq!(count(q("100%")).await, 0);
     }
 }
+
+#[tokio::test]
+async fn dense_substring_matches_page_like_sparse_ones() {
+    for b in backends().await {
+        // 2,800 users: all but a few share a common last name, so the needle is "dense".
+        let users: Vec<User> = (0..2800u32)
+            .map(|n| {
+                let mut u = user(
+                    n,
+                    &format!("dense{n}@example.com"),
+                    (n % 4 != 0).then(|| format!("dn_{n}")).as_deref(),
+                );
+                u.last_name = Some(if n % 7 == 0 {
+                    "Rare".into()
+                } else {
+                    "Commonname".into()
+                });
+                u
+            })
+            .collect();
+        b.store.insert_users(users.clone()).await.unwrap();
+        let expect = |pred: &dyn Fn(&User) -> bool, offset: usize| -> Vec<String> {
+            let mut m: Vec<&User> = users.iter().filter(|u| pred(u)).collect();
+            m.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+            m.iter()
+                .skip(offset)
+                .take(10)
+                .map(|u| u.id.clone())
+                .collect()
+        };
+        for (needle, offset) in [("commonname", 0usize), ("commonname", 1500), ("rare", 0)] {
+            let filter = UserFilter {
+                query: Some(needle.into()),
+                ..Default::default()
+            };
+            let q = UserQuery {
+                filter: filter.clone(),
+                order: Order::parse("-created_at").unwrap(),
+                limit: 10,
+                offset: offset as u64,
+            };
+            let got = ids(&b.store.list_users(&q).await.unwrap());
+            let want = expect(
+                &|u: &User| {
+                    u.last_name
+                        .as_deref()
+                        .unwrap_or("")
+                        .to_lowercase()
+                        .contains(needle)
+                },
+                offset,
+            );
+            assert_eq!(got, want, "{}: {needle} at {offset}", b.name);
+        }
+        let filter = UserFilter {
+            username_query: Some("dn_".into()),
+            ..Default::default()
+        };
+        let q = UserQuery {
+            filter: filter.clone(),
+            order: Order::parse("+created_at").unwrap(),
+            limit: 10,
+            offset: 0,
+        };
+        let got = ids(&b.store.list_users(&q).await.unwrap());
+        let mut want: Vec<&User> = users.iter().filter(|u| u.username.is_some()).collect();
+        want.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        assert_eq!(
+            got,
+            want.iter()
+                .take(10)
+                .map(|u| u.id.clone())
+                .collect::<Vec<_>>(),
+            "{}",
+            b.name
+        );
+        assert_eq!(b.store.count_users(&filter).await.unwrap(), 2100);
+    }
+}
