@@ -176,8 +176,12 @@ impl SqlFilter {
         }
     }
 
-    /// Appends ` ORDER BY … LIMIT … OFFSET …`. Ties break on id so pages never overlap.
-    pub fn push_order_and_page(&mut self, q: &UserQuery) {
+    /// Builds the whole page query: `SELECT doc …` for one page of `q`.
+    ///
+    /// The page is found first on (sort key, id) alone, so that rows skipped by `offset` are
+    /// read from the index and never fetched; only the page's documents are. Ties break on id, so
+    /// pages never overlap.
+    pub fn push_page_query(&mut self, q: &UserQuery) {
         // (column, nullable). Backends order NULLs differently by default, so nullable columns
         // say where NULLs go: last, either way. Non-null columns say nothing, so the
         // (column, id) indexes serve both directions.
@@ -194,10 +198,16 @@ impl SqlFilter {
         };
         let dir = if q.order.descending { "DESC" } else { "ASC" };
         let nulls = if nullable { " NULLS LAST" } else { "" };
+        self.sql.push_str(&format!(
+            "SELECT users.doc FROM (SELECT id, {column} AS sort_key FROM users"
+        ));
+        self.push_where(&q.filter);
         let limit = self.bind(SqlParam::Int(i64::from(q.limit)));
         let offset = self.bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
         self.sql.push_str(&format!(
-            " ORDER BY {column} {dir}{nulls}, id {dir} LIMIT {limit} OFFSET {offset}"
+            " ORDER BY {column} {dir}{nulls}, id {dir} LIMIT {limit} OFFSET {offset}) AS page \
+             JOIN users ON users.id = page.id \
+             ORDER BY page.sort_key {dir}{nulls}, page.id {dir}"
         ));
     }
 }

@@ -443,9 +443,7 @@ impl Store for PostgresStore {
 
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
         let mut sql = SqlFilter::new(&DIALECT);
-        sql.sql.push_str("SELECT doc FROM users");
-        sql.push_where(&query.filter);
-        sql.push_order_and_page(query);
+        sql.push_page_query(query);
         let client = self.pool.get().await?;
         let params = boxed(sql.params);
         let rows = client.query(&sql.sql, &refs(&params)).await?;

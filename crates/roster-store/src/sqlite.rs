@@ -464,9 +464,7 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut sql = SqlFilter::new(&DIALECT);
             sql.dense = dense_fields(conn, &query.filter)?;
-            sql.sql.push_str("SELECT doc FROM users");
-            sql.push_where(&query.filter);
-            sql.push_order_and_page(&query);
+            sql.push_page_query(&query);
             let mut stmt = conn.prepare_cached(&sql.sql)?;
             let docs = stmt
                 .query_map(rusqlite::params_from_iter(to_sql(sql.params)), |r| {
