@@ -4,6 +4,7 @@
 //! `roster-server` parse requests into these types and render the results; stores in
 //! `roster-store` load and save them.
 
+pub mod claims;
 pub mod error;
 pub mod ids;
 pub mod metadata;
