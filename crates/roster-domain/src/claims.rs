@@ -341,6 +341,71 @@ pub fn render(template: &Value, subject: &ClaimsSubject, reserved: &[&str]) -> M
     }
 }
 
+/// The time facts of one token, in unix seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenTimes {
+    pub iat: i64,
+    pub lifetime: i64,
+    pub allowed_clock_skew: i64,
+}
+
+/// Claims of a session token: the rendered custom claims, then the defaults, which always win.
+pub fn session_token_claims(
+    custom: Option<&Value>,
+    subject: &ClaimsSubject,
+    session: &crate::session::Session,
+    issuer: &str,
+    azp: Option<&str>,
+    jti: &str,
+    times: &TokenTimes,
+) -> Map<String, Value> {
+    let mut claims = custom
+        .map(|t| render(t, subject, SESSION_RESERVED))
+        .unwrap_or_default();
+    if let Some(azp) = azp {
+        claims.insert("azp".into(), Value::from(azp));
+    }
+    let minutes_since_sign_in = ((times.iat * 1000 - session.created_at).max(0)) / 60_000;
+    claims.insert("exp".into(), Value::from(times.iat + times.lifetime));
+    claims.insert("fva".into(), serde_json::json!([minutes_since_sign_in, -1]));
+    claims.insert("iat".into(), Value::from(times.iat));
+    claims.insert("iss".into(), Value::from(issuer));
+    claims.insert("jti".into(), Value::from(jti));
+    claims.insert(
+        "nbf".into(),
+        Value::from(times.iat - times.allowed_clock_skew),
+    );
+    claims.insert("sid".into(), Value::from(session.id.as_str()));
+    claims.insert("sub".into(), Value::from(session.user_id.as_str()));
+    claims.insert("v".into(), Value::from(2));
+    claims
+}
+
+/// Claims of a JWT-template token: no `sid` or `v`, since such tokens are not session-bound.
+pub fn template_token_claims(
+    template: &Value,
+    subject: &ClaimsSubject,
+    issuer: &str,
+    azp: Option<&str>,
+    jti: &str,
+    times: &TokenTimes,
+) -> Map<String, Value> {
+    let mut claims = render(template, subject, TEMPLATE_RESERVED);
+    if let Some(azp) = azp {
+        claims.insert("azp".into(), Value::from(azp));
+    }
+    claims.insert("exp".into(), Value::from(times.iat + times.lifetime));
+    claims.insert("iat".into(), Value::from(times.iat));
+    claims.insert("iss".into(), Value::from(issuer));
+    claims.insert("jti".into(), Value::from(jti));
+    claims.insert(
+        "nbf".into(),
+        Value::from(times.iat - times.allowed_clock_skew),
+    );
+    claims.insert("sub".into(), Value::from(subject.id.as_str()));
+    claims
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,6 +534,45 @@ mod tests {
             deep = json!({ "a": deep });
         }
         assert_eq!(validate(&deep, SESSION_RESERVED), Err(ClaimsError::TooBig));
+    }
+
+    #[test]
+    fn token_claims_put_defaults_over_custom_ones() {
+        let session =
+            crate::session::Session::new("sess_1".into(), "user_1".into(), "client_1".into(), 0);
+        let times = TokenTimes {
+            iat: 600,
+            lifetime: 60,
+            allowed_clock_skew: 5,
+        };
+        let custom = json!({"role": "{{user.public_metadata.role}}"});
+        let claims = session_token_claims(
+            Some(&custom),
+            &subject(),
+            &session,
+            "http://iss",
+            None,
+            "j1",
+            &times,
+        );
+        assert_eq!(claims["role"], "admin");
+        assert_eq!(claims["exp"], 660);
+        assert_eq!(claims["nbf"], 595);
+        assert_eq!(claims["fva"], json!([10, -1]));
+        assert_eq!(claims["v"], 2);
+        assert!(!claims.contains_key("azp"));
+        let t = template_token_claims(
+            &json!({"sid": "kept", "x": 1}),
+            &subject(),
+            "http://iss",
+            Some("http://app"),
+            "j2",
+            &times,
+        );
+        assert_eq!(t["sid"], "kept");
+        assert_eq!(t["azp"], "http://app");
+        assert_eq!(t["sub"], "user_1");
+        assert!(!t.contains_key("v"));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum DomainError {
     ArrayLengthMismatch { param: String, other: String },
     #[error("{param} is already taken")]
     IdentifierTaken { param: &'static str },
+    #[error("{param} already exists")]
+    AlreadyExists { param: &'static str },
     #[error("password is too short")]
     PasswordTooShort,
     #[error("password is too long")]

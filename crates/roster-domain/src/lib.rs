@@ -10,6 +10,7 @@ pub mod ids;
 pub mod metadata;
 pub mod password;
 pub mod query;
+pub mod session;
 pub mod user;
 pub mod validate;
 

@@ -150,3 +150,77 @@ impl TotalCountJson {
 pub struct VerifiedJson {
     pub verified: bool,
 }
+
+/// A session (`object: "session"`). clerk-rs requires every field here but the nullable ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionJson {
+    pub object: String,
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub actor: Option<Value>,
+    pub status: String,
+    pub last_active_organization_id: Option<String>,
+    pub last_active_at: i64,
+    pub latest_activity: Option<Value>,
+    pub expire_at: i64,
+    pub abandon_at: i64,
+    pub updated_at: i64,
+    pub created_at: i64,
+}
+
+/// A JWT template (`object: "jwt_template"`); the signing key is never returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JwtTemplateJson {
+    pub object: String,
+    pub id: String,
+    pub name: String,
+    pub claims: Value,
+    pub lifetime: i64,
+    pub allowed_clock_skew: i64,
+    pub custom_signing_key: bool,
+    pub signing_algorithm: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// `{"object":"token","jwt":"…"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenJson {
+    pub object: String,
+    pub jwt: String,
+}
+
+/// One public key of the JWKS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JwkJson {
+    #[serde(rename = "use")]
+    pub use_: String,
+    pub kty: String,
+    pub kid: String,
+    pub alg: String,
+    pub n: String,
+    pub e: String,
+}
+
+/// `{"keys":[…]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JwksJson {
+    pub keys: Vec<JwkJson>,
+}
+
+/// `{"data":[…],"total_count":N}`: the paginated list shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageJson<T> {
+    pub data: Vec<T>,
+    pub total_count: u64,
+}
+
+/// The instance's custom session claims.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionTokenClaimsJson {
+    pub object: String,
+    pub claims: Value,
+    /// Bytes of a session token minted now for a sample user (the newest), or null without users.
+    pub sample_token_bytes: Option<usize>,
+}

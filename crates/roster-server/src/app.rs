@@ -16,7 +16,8 @@ use roster_store::{Instance, Store};
 use crate::body::query_pairs;
 use crate::error::{ApiError, ApiResult};
 use crate::keys::KeyRing;
-use crate::routes::users;
+use crate::routes::{sessions, users};
+use crate::signing::Signer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -25,6 +26,11 @@ pub struct AppState {
     pub instance: Instance,
     /// The URL of the default avatar, under the server's public URL.
     pub default_image_url: Arc<str>,
+    pub signer: Arc<Signer>,
+    /// `iss` of every token: the Frontend API URL.
+    pub issuer: Arc<str>,
+    /// Templates already warned about for exceeding the cookie budget (warn once each).
+    pub oversized_warned: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl AppState {
@@ -158,6 +164,32 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/users/{user_id}/verify_password",
             post(users::verify_password),
+        )
+        .route("/jwks", get(sessions::jwks))
+        .route("/sessions", get(sessions::list).post(sessions::create))
+        .route("/sessions/{session_id}", get(sessions::get))
+        .route("/sessions/{session_id}/revoke", post(sessions::revoke))
+        .route(
+            "/sessions/{session_id}/tokens",
+            post(sessions::create_token),
+        )
+        .route(
+            "/sessions/{session_id}/tokens/{template_name}",
+            post(sessions::create_template_token),
+        )
+        .route(
+            "/jwt_templates",
+            get(sessions::list_templates).post(sessions::create_template),
+        )
+        .route(
+            "/jwt_templates/{template_id}",
+            get(sessions::get_template)
+                .patch(sessions::update_template)
+                .delete(sessions::delete_template),
+        )
+        .route(
+            "/instance/session_token_claims",
+            get(sessions::get_session_claims).put(sessions::put_session_claims),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -108,6 +108,11 @@ impl Fields {
         Ok(Fields { map })
     }
 
+    /// The raw value of a field; absent or null → `None`.
+    pub fn take_value(&mut self, name: &str) -> Option<Value> {
+        self.map.remove(name).filter(|v| !v.is_null())
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }

@@ -38,6 +38,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub log_format: Option<String>,
+    /// Custom session claims, applied (replacing the stored ones) at start.
+    pub session_token_claims: Option<toml::Table>,
 }
 
 /// The layers above the file, as given by environment or flags (clap merges those two).
@@ -69,6 +71,8 @@ pub struct Config {
     /// A secret key made valid for the instance (for scripted setups and tests).
     pub secret_key: Option<Secret>,
     pub log_format: LogFormat,
+    /// Custom session claims from the config file, as JSON.
+    pub session_token_claims: Option<serde_json::Value>,
 }
 
 impl Config {
@@ -131,6 +135,11 @@ impl Config {
             database_url,
             secret_key,
             log_format,
+            session_token_claims: file
+                .session_token_claims
+                .map(|t| serde_json::to_value(t))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("session_token_claims: {e}"))?,
         })
     }
 }

@@ -35,6 +35,12 @@ pub enum ApiError {
     PasswordIncorrect,
     #[error("the user has no password")]
     PasswordNotSet,
+    #[error("session {id} is {status}")]
+    SessionNotActive { id: String, status: &'static str },
+    #[error("the user is {0}")]
+    UserCannotSignIn(&'static str),
+    #[error(transparent)]
+    Claims(#[from] roster_domain::claims::ClaimsError),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("database unavailable: {0}")]
@@ -167,6 +173,13 @@ fn domain_wire(e: &DomainError) -> WireError {
             };
             wire(UNPROCESSABLE, "form_identifier_exists", what, what, Some((*param).into()))
         }
+        D::AlreadyExists { param } => wire(
+            UNPROCESSABLE,
+            "form_already_exists",
+            "already exists",
+            format!("A resource with this {param} already exists."),
+            Some((*param).into()),
+        ),
         D::PasswordTooShort => wire(
             UNPROCESSABLE,
             "form_password_length_too_short",
@@ -265,6 +278,27 @@ impl ApiError {
                 "The user does not have a password set.",
                 None,
             ),
+            A::SessionNotActive { id, status } => wire(
+                UNPROCESSABLE,
+                "session_not_active",
+                "Session is not active",
+                format!("Session {id} is {status} and cannot mint tokens."),
+                None,
+            ),
+            A::UserCannotSignIn(why) => wire(
+                StatusCode::FORBIDDEN,
+                if *why == "banned" { "user_banned" } else { "user_locked" },
+                format!("The user is {why}"),
+                format!("The user is {why} and cannot sign in or get tokens."),
+                None,
+            ),
+            A::Claims(e) => {
+                let message = match e {
+                    roster_domain::claims::ClaimsError::Reserved(claim) => format!("You can't use the reserved claim: {claim}"),
+                    other => other.to_string(),
+                };
+                wire(UNPROCESSABLE, "form_param_value_invalid", "is invalid", message, Some("claims".into()))
+            }
             A::MethodNotAllowed => wire(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",

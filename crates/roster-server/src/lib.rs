@@ -9,6 +9,7 @@ pub mod error;
 pub mod keys;
 pub mod routes;
 pub mod seed;
+pub mod signing;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -113,11 +114,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .as_deref()
         .unwrap_or(&base)
         .trim_end_matches('/');
+    let signer =
+        signing::Signer::load_or_create(Arc::clone(&store), &instance.id, routes::now_ms()).await?;
+    if let Some(claims) = &config.session_token_claims {
+        routes::sessions::store_session_claims(&store, claims)
+            .await
+            .map_err(|e| anyhow::anyhow!("session_token_claims in the config file: {e}"))?;
+    }
     let state = app::AppState {
         store,
         keys,
         instance: instance.clone(),
         default_image_url: format!("{public_url}{}", app::DEFAULT_AVATAR_PATH).into(),
+        signer: Arc::new(signer),
+        issuer: format!("{public_url}/fapi").into(),
+        oversized_warned: Arc::default(),
     };
     let key_line = match &minted {
         Some(key) => format!("{key}   (shown once; stored hashed)"),

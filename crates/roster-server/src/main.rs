@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -64,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the custom session claims merged into every session token.
+    Claims {
+        #[command(subcommand)]
+        command: ClaimsCommand,
+    },
     /// Load synthetic users (names, emails, metadata in every tier) quickly, with a progress bar.
     Seed {
         /// How many users to add.
@@ -86,6 +93,29 @@ enum Command {
 enum KeysCommand {
     /// Mint a new secret key for the instance and print it (it is stored only hashed).
     Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Add a new token-signing key and retire the others. Retired keys stay in the JWKS until
+    /// the tokens they signed expire; running instances switch within 30 seconds.
+    Rotate {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClaimsCommand {
+    /// Print the custom session claims template.
+    Get {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Replace the custom session claims template with a JSON object, e.g.
+    /// '{"role":"{{user.public_metadata.role}}"}'.
+    Set {
+        /// The template as JSON.
+        claims: String,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -153,6 +183,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 instance.id
             );
             println!("{key}");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate { storage },
+        } => {
+            let config = storage_config(cli.config.as_deref(), storage)?;
+            let store = roster_server::open_store(&config).await?;
+            let (instance, _) = roster_server::ensure_instance(&store).await?;
+            roster_server::signing::Signer::load_or_create(
+                Arc::clone(&store),
+                &instance.id,
+                roster_server::routes::now_ms(),
+            )
+            .await?;
+            let kid =
+                roster_server::signing::Signer::rotate(&store, roster_server::routes::now_ms())
+                    .await?;
+            println!("{kid}");
+            eprintln!("New signing key {kid}; the previous keys stay published until their tokens expire.");
+            Ok(())
+        }
+        Command::Claims { command } => {
+            let (storage, new) = match command {
+                ClaimsCommand::Get { storage } => (storage, None),
+                ClaimsCommand::Set { claims, storage } => (storage, Some(claims)),
+            };
+            let config = storage_config(cli.config.as_deref(), storage)?;
+            let store = roster_server::open_store(&config).await?;
+            if let Some(text) = new {
+                let claims: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("claims are not JSON: {e}"))?;
+                roster_server::routes::sessions::store_session_claims(&store, &claims)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            println!(
+                "{}",
+                store
+                    .setting("session_token_claims")
+                    .await?
+                    .unwrap_or_else(|| "{}".into())
+            );
             Ok(())
         }
         Command::Seed {

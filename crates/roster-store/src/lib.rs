@@ -11,6 +11,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use roster_domain::query::{UserFilter, UserQuery};
+use roster_domain::session::{JwtTemplate, Session, SessionStatus};
 use roster_domain::{DomainError, User};
 
 /// A change to one user, run inside the store's transaction with the row locked.
@@ -37,6 +38,31 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An RSA signing key as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    /// PKCS#1 DER of the private key.
+    pub private_key: Vec<u8>,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    /// The latest `exp` of a token it signed (seconds), kept so a retired key stays published
+    /// while its tokens are valid.
+    pub max_exp: i64,
+}
+
+/// Which sessions a list asks for; newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionFilter {
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub status: Option<SessionStatus>,
+    /// The time `active` and `expired` are judged at (unix ms).
+    pub now: i64,
+    pub limit: u32,
+    pub offset: u64,
+}
 
 /// Everything Roster keeps. Implemented by [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`]; one conformance suite checks both.
@@ -65,6 +91,43 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user(&self, id: &str) -> StoreResult<bool>;
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>>;
     async fn count_users(&self, filter: &UserFilter) -> StoreResult<u64>;
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Adds a key unless one with its kid exists (so racing first starts agree on one key).
+    async fn add_signing_key(&self, key: SigningKeyRecord) -> StoreResult<()>;
+    /// Marks every key but `kid` retired (if not already).
+    async fn retire_signing_keys_except(&self, kid: &str, now: i64) -> StoreResult<()>;
+    /// Raises a key's `max_exp` to `exp` if lower.
+    async fn note_signing_exp(&self, kid: &str, exp: i64) -> StoreResult<()>;
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    async fn insert_session(&self, session: Session) -> StoreResult<Session>;
+    async fn get_session(&self, id: &str) -> StoreResult<Option<Session>>;
+    /// A page of sessions and the total matching.
+    async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<(Vec<Session>, u64)>;
+    async fn set_session_status(
+        &self,
+        id: &str,
+        status: SessionStatus,
+        now: i64,
+    ) -> StoreResult<Option<Session>>;
+    /// Revokes every active session of a user; returns how many.
+    async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64>;
+
+    /// Fails with `DomainError::AlreadyExists` when the name is taken.
+    async fn insert_jwt_template(&self, template: JwtTemplate) -> StoreResult<JwtTemplate>;
+    async fn jwt_template(&self, id: &str) -> StoreResult<Option<JwtTemplate>>;
+    async fn jwt_template_by_name(&self, name: &str) -> StoreResult<Option<JwtTemplate>>;
+    async fn list_jwt_templates(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<(Vec<JwtTemplate>, u64)>;
+    /// Replaces the stored template with this id; `Ok(None)` when there is none.
+    async fn update_jwt_template(&self, template: JwtTemplate) -> StoreResult<Option<JwtTemplate>>;
+    async fn delete_jwt_template(&self, id: &str) -> StoreResult<bool>;
+
     /// Cheap round trip for health checks.
     async fn ping(&self) -> StoreResult<()>;
 }
@@ -85,4 +148,54 @@ pub(crate) fn name_text(user: &User) -> String {
     let first = user.first_name.as_deref().unwrap_or("");
     let last = user.last_name.as_deref().unwrap_or("");
     format!("{first} {last}").to_lowercase()
+}
+
+/// The SQL condition and parameters for a session list (shared by the backends).
+pub(crate) fn session_where(
+    f: &SessionFilter,
+    placeholder: fn(usize) -> String,
+) -> (String, Vec<filter_sql::SqlParam>) {
+    use filter_sql::SqlParam;
+    let mut clauses = Vec::new();
+    let mut params = Vec::new();
+    let bind = |p: SqlParam, params: &mut Vec<SqlParam>| {
+        params.push(p);
+        placeholder(params.len())
+    };
+    if let Some(user_id) = &f.user_id {
+        let m = bind(SqlParam::Text(user_id.clone()), &mut params);
+        clauses.push(format!("user_id = {m}"));
+    }
+    if let Some(client_id) = &f.client_id {
+        let m = bind(SqlParam::Text(client_id.clone()), &mut params);
+        clauses.push(format!("client_id = {m}"));
+    }
+    match f.status {
+        Some(SessionStatus::Active) => {
+            let m = bind(SqlParam::Int(f.now), &mut params);
+            clauses.push(format!("status = 'active' AND expire_at > {m}"));
+        }
+        Some(SessionStatus::Expired) => {
+            let m = bind(SqlParam::Int(f.now), &mut params);
+            clauses.push(format!(
+                "(status = 'expired' OR (status = 'active' AND expire_at <= {m}))"
+            ));
+        }
+        Some(other) => {
+            let m = bind(SqlParam::Text(other.as_str().to_owned()), &mut params);
+            clauses.push(format!("status = {m}"));
+        }
+        None => {}
+    }
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    (sql, params)
+}
+
+fn status_of(text: &str) -> StoreResult<SessionStatus> {
+    SessionStatus::parse(text)
+        .ok_or_else(|| StoreError::Internal(format!("unknown session status {text}")))
 }

@@ -19,10 +19,17 @@ use roster_domain::query::{UserFilter, UserQuery};
 use roster_domain::{DomainError, User};
 
 use crate::filter_sql::{Dialect, SqlFilter, SqlParam, TextField};
-use crate::{name_text, search_text, Instance, Store, StoreError, StoreResult, UserEdit};
+use crate::{
+    name_text, search_text, session_where, status_of, Instance, SessionFilter, SigningKeyRecord,
+    Store, StoreError, StoreResult, UserEdit,
+};
+use roster_domain::session::{JwtTemplate, Session, SessionStatus};
 
 /// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_init.sql"),
+    include_str!("../migrations/postgres/0002_sessions_tokens.sql"),
+];
 /// Serialises migrations when several processes start at once.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
 const POOL_SIZE: usize = 16;
@@ -155,6 +162,46 @@ impl PostgresStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+const SESSION_COLUMNS: &str =
+    "id, user_id, client_id, status, last_active_at, expire_at, abandon_at, created_at, updated_at";
+const TEMPLATE_COLUMNS: &str =
+    "id, name, claims, lifetime, allowed_clock_skew, created_at, updated_at";
+
+fn session_of(r: &tokio_postgres::Row) -> StoreResult<Session> {
+    Ok(Session {
+        id: r.get(0),
+        user_id: r.get(1),
+        client_id: r.get(2),
+        status: status_of(r.get(3))?,
+        last_active_at: r.get(4),
+        expire_at: r.get(5),
+        abandon_at: r.get(6),
+        created_at: r.get(7),
+        updated_at: r.get(8),
+    })
+}
+
+fn template_of(r: &tokio_postgres::Row) -> StoreResult<JwtTemplate> {
+    Ok(JwtTemplate {
+        id: r.get(0),
+        name: r.get(1),
+        claims: serde_json::from_str(r.get(2)).map_err(internal)?,
+        lifetime: r.get(3),
+        allowed_clock_skew: r.get(4),
+        created_at: r.get(5),
+        updated_at: r.get(6),
+    })
+}
+
+/// A template write refused by the unique name index.
+fn template_write(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        DomainError::AlreadyExists { param: "name" }.into()
+    } else {
+        classify(e)
     }
 }
 
@@ -458,6 +505,259 @@ impl Store for PostgresStore {
         let params = boxed(sql.params);
         let n: i64 = client.query_one(&sql.sql, &refs(&params)).await?.get(0);
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT kid, private_key, created_at, retired_at, max_exp FROM signing_keys ORDER BY created_at, kid",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| SigningKeyRecord {
+                kid: r.get(0),
+                private_key: r.get(1),
+                created_at: r.get(2),
+                retired_at: r.get(3),
+                max_exp: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn add_signing_key(&self, key: SigningKeyRecord) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO signing_keys (kid, private_key, created_at, retired_at, max_exp)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kid) DO NOTHING",
+                &[
+                    &key.kid,
+                    &key.private_key,
+                    &key.created_at,
+                    &key.retired_at,
+                    &key.max_exp,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn retire_signing_keys_except(&self, kid: &str, now: i64) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE signing_keys SET retired_at = $2 WHERE kid <> $1 AND retired_at IS NULL",
+                &[&kid, &now],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn note_signing_exp(&self, kid: &str, exp: i64) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE signing_keys SET max_exp = $2 WHERE kid = $1 AND max_exp < $2",
+                &[&kid, &exp],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO settings (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_session(&self, session: Session) -> StoreResult<Session> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+                &[
+                    &session.id,
+                    &session.user_id,
+                    &session.client_id,
+                    &session.status.as_str(),
+                    &session.last_active_at,
+                    &session.expire_at,
+                    &session.abandon_at,
+                    &session.created_at,
+                    &session.updated_at,
+                ],
+            )
+            .await?;
+        Ok(session)
+    }
+
+    async fn get_session(&self, id: &str) -> StoreResult<Option<Session>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(session_of).transpose()
+    }
+
+    async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<(Vec<Session>, u64)> {
+        let (clause, params) = session_where(filter, |n| format!("${n}"));
+        let params = boxed(params);
+        let client = self.pool.get().await?;
+        let total: i64 = client
+            .query_one(
+                &format!("SELECT COUNT(*) FROM sessions{clause}"),
+                &refs(&params),
+            )
+            .await?
+            .get(0);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions{clause} ORDER BY created_at DESC, id DESC LIMIT {} OFFSET {}",
+                    filter.limit, filter.offset
+                ),
+                &refs(&params),
+            )
+            .await?;
+        let sessions = rows
+            .iter()
+            .map(session_of)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((sessions, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn set_session_status(
+        &self,
+        id: &str,
+        status: SessionStatus,
+        now: i64,
+    ) -> StoreResult<Option<Session>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("UPDATE sessions SET status = $2, updated_at = $3 WHERE id = $1 RETURNING {SESSION_COLUMNS}"),
+                &[&id, &status.as_str(), &now],
+            )
+            .await?;
+        row.as_ref().map(session_of).transpose()
+    }
+
+    async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                "UPDATE sessions SET status = 'revoked', updated_at = $2 WHERE user_id = $1 AND status = 'active'",
+                &[&user_id, &now],
+            )
+            .await?)
+    }
+
+    async fn insert_jwt_template(&self, template: JwtTemplate) -> StoreResult<JwtTemplate> {
+        let client = self.pool.get().await?;
+        let claims = serde_json::to_string(&template.claims).map_err(internal)?;
+        client
+            .execute(
+                &format!("INSERT INTO jwt_templates ({TEMPLATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                &[
+                    &template.id,
+                    &template.name,
+                    &claims,
+                    &template.lifetime,
+                    &template.allowed_clock_skew,
+                    &template.created_at,
+                    &template.updated_at,
+                ],
+            )
+            .await
+            .map_err(template_write)?;
+        Ok(template)
+    }
+
+    async fn jwt_template(&self, id: &str) -> StoreResult<Option<JwtTemplate>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {TEMPLATE_COLUMNS} FROM jwt_templates WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(template_of).transpose()
+    }
+
+    async fn jwt_template_by_name(&self, name: &str) -> StoreResult<Option<JwtTemplate>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {TEMPLATE_COLUMNS} FROM jwt_templates WHERE name = $1"),
+                &[&name],
+            )
+            .await?;
+        row.as_ref().map(template_of).transpose()
+    }
+
+    async fn list_jwt_templates(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<(Vec<JwtTemplate>, u64)> {
+        let client = self.pool.get().await?;
+        let total: i64 = client
+            .query_one("SELECT COUNT(*) FROM jwt_templates", &[])
+            .await?
+            .get(0);
+        let rows = client
+            .query(
+                &format!("SELECT {TEMPLATE_COLUMNS} FROM jwt_templates ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"),
+                &[&i64::from(limit), &i64::try_from(offset).unwrap_or(i64::MAX)],
+            )
+            .await?;
+        let templates = rows
+            .iter()
+            .map(template_of)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((templates, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn update_jwt_template(&self, template: JwtTemplate) -> StoreResult<Option<JwtTemplate>> {
+        let client = self.pool.get().await?;
+        let claims = serde_json::to_string(&template.claims).map_err(internal)?;
+        let n = client
+            .execute(
+                "UPDATE jwt_templates SET name = $2, claims = $3, lifetime = $4, allowed_clock_skew = $5, updated_at = $6
+                 WHERE id = $1",
+                &[&template.id, &template.name, &claims, &template.lifetime, &template.allowed_clock_skew, &template.updated_at],
+            )
+            .await
+            .map_err(template_write)?;
+        Ok((n > 0).then_some(template))
+    }
+
+    async fn delete_jwt_template(&self, id: &str) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute("DELETE FROM jwt_templates WHERE id = $1", &[&id])
+            .await?
+            > 0)
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -14,10 +14,17 @@ use roster_domain::query::{UserFilter, UserQuery};
 use roster_domain::{DomainError, User};
 
 use crate::filter_sql::{contains_pattern, Dialect, SqlFilter, SqlParam, TextField};
-use crate::{name_text, search_text, Instance, Store, StoreError, StoreResult, UserEdit};
+use crate::{
+    name_text, search_text, session_where, status_of, Instance, SessionFilter, SigningKeyRecord,
+    Store, StoreError, StoreResult, UserEdit,
+};
+use roster_domain::session::{JwtTemplate, Session, SessionStatus};
 
 /// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_sessions_tokens.sql"),
+];
 const READERS: usize = 4;
 
 /// Placeholders are `?N`; substring filters go through the FTS5 trigram table.
@@ -216,6 +223,59 @@ fn dense_fields(conn: &Connection, filter: &UserFilter) -> StoreResult<Vec<TextF
         }
     }
     Ok(dense)
+}
+
+const SESSION_COLUMNS: &str =
+    "id, user_id, client_id, status, last_active_at, expire_at, abandon_at, created_at, updated_at";
+const TEMPLATE_COLUMNS: &str =
+    "id, name, claims, lifetime, allowed_clock_skew, created_at, updated_at";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Session, String)> {
+    let status: String = r.get(3)?;
+    Ok((
+        Session {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            client_id: r.get(2)?,
+            status: SessionStatus::Active,
+            last_active_at: r.get(4)?,
+            expire_at: r.get(5)?,
+            abandon_at: r.get(6)?,
+            created_at: r.get(7)?,
+            updated_at: r.get(8)?,
+        },
+        status,
+    ))
+}
+
+fn finish_session((mut session, status): (Session, String)) -> StoreResult<Session> {
+    session.status = status_of(&status)?;
+    Ok(session)
+}
+
+fn template_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(JwtTemplate, String)> {
+    let claims: String = r.get(2)?;
+    Ok((
+        JwtTemplate {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            claims: serde_json::Value::Null,
+            lifetime: r.get(3)?,
+            allowed_clock_skew: r.get(4)?,
+            created_at: r.get(5)?,
+            updated_at: r.get(6)?,
+        },
+        claims,
+    ))
+}
+
+fn finish_template((mut template, claims): (JwtTemplate, String)) -> StoreResult<JwtTemplate> {
+    template.claims = serde_json::from_str(&claims).map_err(internal)?;
+    Ok(template)
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 fn decode_user(doc: &str) -> StoreResult<User> {
@@ -485,6 +545,283 @@ impl Store for SqliteStore {
                 .prepare_cached(&sql.sql)?
                 .query_row(rusqlite::params_from_iter(to_sql(sql.params)), |r| r.get(0))?;
             Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT kid, private_key, created_at, retired_at, max_exp FROM signing_keys ORDER BY created_at, kid",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(SigningKeyRecord {
+                    kid: r.get(0)?,
+                    private_key: r.get(1)?,
+                    created_at: r.get(2)?,
+                    retired_at: r.get(3)?,
+                    max_exp: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn add_signing_key(&self, key: SigningKeyRecord) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO signing_keys (kid, private_key, created_at, retired_at, max_exp)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![key.kid, key.private_key, key.created_at, key.retired_at, key.max_exp],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn retire_signing_keys_except(&self, kid: &str, now: i64) -> StoreResult<()> {
+        let kid = kid.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE signing_keys SET retired_at = ?2 WHERE kid <> ?1 AND retired_at IS NULL",
+                params![kid, now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn note_signing_exp(&self, kid: &str, exp: i64) -> StoreResult<()> {
+        let kid = kid.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE signing_keys SET max_exp = ?2 WHERE kid = ?1 AND max_exp < ?2",
+                params![kid, exp],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_session(&self, session: Session) -> StoreResult<Session> {
+        self.write(move |conn| {
+            conn.execute(
+                &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                params![
+                    session.id,
+                    session.user_id,
+                    session.client_id,
+                    session.status.as_str(),
+                    session.last_active_at,
+                    session.expire_at,
+                    session.abandon_at,
+                    session.created_at,
+                    session.updated_at
+                ],
+            )?;
+            Ok(session)
+        })
+        .await
+    }
+
+    async fn get_session(&self, id: &str) -> StoreResult<Option<Session>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"
+            ))?
+            .query_row([id], session_row)
+            .optional()?
+            .map(finish_session)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<(Vec<Session>, u64)> {
+        let filter = filter.clone();
+        self.read(move |conn| {
+            let (clause, params) = session_where(&filter, |n| format!("?{n}"));
+            let total: i64 = conn.query_row(
+                &format!("SELECT COUNT(*) FROM sessions{clause}"),
+                rusqlite::params_from_iter(to_sql(params.clone())),
+                |r| r.get(0),
+            )?;
+            let sql = format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions{clause} ORDER BY created_at DESC, id DESC LIMIT {} OFFSET {}",
+                filter.limit, filter.offset
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(to_sql(params)), session_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let sessions = rows.into_iter().map(finish_session).collect::<StoreResult<Vec<_>>>()?;
+            Ok((sessions, u64::try_from(total).unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn set_session_status(
+        &self,
+        id: &str,
+        status: SessionStatus,
+        now: i64,
+    ) -> StoreResult<Option<Session>> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE sessions SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, status.as_str(), now],
+            )?;
+            conn.query_row(
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"),
+                [id],
+                session_row,
+            )
+            .optional()?
+            .map(finish_session)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE sessions SET status = 'revoked', updated_at = ?2 WHERE user_id = ?1 AND status = 'active'",
+                params![user_id, now],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn insert_jwt_template(&self, template: JwtTemplate) -> StoreResult<JwtTemplate> {
+        self.write(move |conn| {
+            let claims = serde_json::to_string(&template.claims).map_err(internal)?;
+            let inserted = conn.execute(
+                &format!("INSERT INTO jwt_templates ({TEMPLATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    template.id,
+                    template.name,
+                    claims,
+                    template.lifetime,
+                    template.allowed_clock_skew,
+                    template.created_at,
+                    template.updated_at
+                ],
+            );
+            match inserted {
+                Err(e) if is_unique_violation(&e) => Err(DomainError::AlreadyExists { param: "name" }.into()),
+                other => {
+                    other?;
+                    Ok(template)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn jwt_template(&self, id: &str) -> StoreResult<Option<JwtTemplate>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("SELECT {TEMPLATE_COLUMNS} FROM jwt_templates WHERE id = ?1"),
+                [id],
+                template_row,
+            )
+            .optional()?
+            .map(finish_template)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn jwt_template_by_name(&self, name: &str) -> StoreResult<Option<JwtTemplate>> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("SELECT {TEMPLATE_COLUMNS} FROM jwt_templates WHERE name = ?1"),
+                [name],
+                template_row,
+            )
+            .optional()?
+            .map(finish_template)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_jwt_templates(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<(Vec<JwtTemplate>, u64)> {
+        self.read(move |conn| {
+            let total: i64 = conn.query_row("SELECT COUNT(*) FROM jwt_templates", [], |r| r.get(0))?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {TEMPLATE_COLUMNS} FROM jwt_templates ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2"
+            ))?;
+            let rows = stmt
+                .query_map(params![limit, i64::try_from(offset).unwrap_or(i64::MAX)], template_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let templates = rows.into_iter().map(finish_template).collect::<StoreResult<Vec<_>>>()?;
+            Ok((templates, u64::try_from(total).unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn update_jwt_template(&self, template: JwtTemplate) -> StoreResult<Option<JwtTemplate>> {
+        self.write(move |conn| {
+            let claims = serde_json::to_string(&template.claims).map_err(internal)?;
+            let updated = conn.execute(
+                "UPDATE jwt_templates SET name = ?2, claims = ?3, lifetime = ?4, allowed_clock_skew = ?5, updated_at = ?6
+                 WHERE id = ?1",
+                params![template.id, template.name, claims, template.lifetime, template.allowed_clock_skew, template.updated_at],
+            );
+            match updated {
+                Err(e) if is_unique_violation(&e) => Err(DomainError::AlreadyExists { param: "name" }.into()),
+                Ok(0) => Ok(None),
+                other => {
+                    other?;
+                    Ok(Some(template))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn delete_jwt_template(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Ok(conn.execute("DELETE FROM jwt_templates WHERE id = ?1", [id])? > 0)
         })
         .await
     }

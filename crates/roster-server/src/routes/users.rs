@@ -592,6 +592,7 @@ pub async fn delete(
     if !state.store.delete_user(&id).await? {
         return Err(user_not_found(&id));
     }
+    state.store.revoke_user_sessions(&id, now_ms()).await?;
     Ok(Json(DeletedObjectJson {
         object: "user".into(),
         id,
@@ -629,7 +630,9 @@ pub async fn ban(
     UserId(id): UserId,
     JsonObject(b): JsonObject,
 ) -> ApiResult<Json<UserJson>> {
-    set_state(&s, &id, b, |u, now| u.set_banned(true, now)).await
+    let user = set_state(&s, &id, b, |u, now| u.set_banned(true, now)).await?;
+    s.store.revoke_user_sessions(&id, now_ms()).await?;
+    Ok(user)
 }
 
 /// `POST /v1/users/{user_id}/unban`
@@ -688,6 +691,9 @@ async fn set_banned_many(
             )
             .await?
         {
+            if banned {
+                state.store.revoke_user_sessions(id, now).await?;
+            }
             out.push(user.to_json(&state.render_context(now)));
         }
     }
