@@ -153,12 +153,16 @@ export function assertSessionWire(raw, { userId, status } = {}) {
   for (const field of ['expire_at', 'abandon_at']) {
     assert.ok(Number.isInteger(raw[field]), `Session.${field} is an integer`);
     // Milliseconds in the future (a seconds value would be ~1970 in ms terms).
-    assert.ok(raw[field] > Date.now() - 120_000, `Session.${field}=${raw[field]} is a ms timestamp not in the past`);
+    assert.ok(
+      raw[field] > Date.now() - 120_000,
+      `Session.${field}=${raw[field]} is a ms timestamp not in the past`,
+    );
   }
   // Optional-and-nullable fields, if sent, have the right type.
   if ('actor' in raw) assert.ok(raw.actor === null || typeof raw.actor === 'object');
   if ('last_active_organization_id' in raw) {
-    assert.ok(raw.last_active_organization_id === null || typeof raw.last_active_organization_id === 'string');
+    const org = raw.last_active_organization_id;
+    assert.ok(org === null || typeof org === 'string', 'last_active_organization_id is a string or null');
   }
   if ('tasks' in raw) assert.ok(raw.tasks === null || Array.isArray(raw.tasks));
 }
@@ -190,4 +194,56 @@ export function putSessionClaims(ctx, claims, { body } = {}) {
 export async function sessionTokenClaims(ctx, sessionId) {
   const { jwt } = await ctx.clerk.sessions.getToken(sessionId);
   return { jwt, ...decodeJwt(jwt) };
+}
+
+/**
+ * Starts `roster serve` on a given data directory (which survives stop(), unlike server.mjs's
+ * servers), for restart tests. Resolves to {url, stop}.
+ */
+export async function spawnRosterOn(dataDir, secretKey) {
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const { rosterBinary } = await import('./server.mjs');
+  const child = spawn(rosterBinary(), ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], {
+    env: { ...process.env, ROSTER_SECRET_KEY: secretKey, RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (c) => {
+    log = (log + c).slice(-16_384);
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`roster did not start:\n${log}`)), 30_000);
+    exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`roster exited early:\n${log}`));
+    });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+  return {
+    url,
+    async stop() {
+      process.removeListener('exit', killOnExit);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const done = await Promise.race([
+        exited.then(() => true),
+        new Promise((r) => setTimeout(() => r(false), 5_000).unref()),
+      ]);
+      if (!done) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
 }

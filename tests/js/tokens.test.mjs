@@ -4,6 +4,10 @@
 // frontend-api-and-tokens.md §4 (token format), §5 (template language), §6 (verification).
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
 import { createClerkClient } from '@clerk/backend';
@@ -24,6 +28,7 @@ import {
   putSessionClaims,
   rs256VerifiesWith,
   sessionTokenClaims,
+  spawnRosterOn,
   unknownId,
   userWithSession,
   verifyWithServer,
@@ -81,6 +86,43 @@ describe('GET /v1/jwks', () => {
     assertErrorEnvelope(none, { status: 401, code: 'authorization_header_format_invalid' });
     const wrong = await ctx.raw('GET', '/v1/jwks', { auth: `Bearer sk_test_${tag()}${tag()}` });
     assertErrorEnvelope(wrong, { status: 401, code: 'clerk_key_invalid' });
+  });
+});
+
+describe('signing key persistence', () => {
+  test('a restart keeps the key: old tokens still verify, sessions still mint', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'roster-js-restart-'));
+    const secretKey = `sk_test_${randomBytes(24).toString('hex')}`;
+    let server = await spawnRosterOn(dataDir, secretKey);
+    try {
+      const one = { url: server.url, secretKey };
+      const clerk = createClerkClient({ secretKey, apiUrl: server.url });
+      const jwksBefore = (await clerk.jwks.getJwks()).keys;
+      const user = await clerk.users.createUser({ emailAddress: [email('restart')] });
+      const session = await clerk.sessions.createSession({ userId: user.id });
+      const { jwt } = await clerk.sessions.getToken(session.id, undefined, 3600);
+      assert.equal((await verifyWithServer(one, jwt)).sid, session.id);
+      await server.stop();
+
+      server = await spawnRosterOn(dataDir, secretKey);
+      const two = { url: server.url, secretKey };
+      const clerk2 = createClerkClient({ secretKey, apiUrl: server.url });
+      const jwksAfter = (await clerk2.jwks.getJwks()).keys;
+      assert.deepEqual(
+        jwksAfter.map(({ kid, n, e }) => ({ kid, n, e })),
+        jwksBefore.map(({ kid, n, e }) => ({ kid, n, e })),
+        'same kid and modulus after a restart',
+      );
+      const verified = await verifyWithServer(two, jwt, { skipJwksCache: true });
+      assert.equal(verified.sub, user.id, 'a token minted before the restart verifies after it');
+      assert.equal((await clerk2.sessions.getSession(session.id)).status, 'active');
+      const fresh = decodeJwt((await clerk2.sessions.getToken(session.id)).jwt);
+      assert.equal(fresh.header.kid, jwksBefore[0].kid);
+      assert.equal(fresh.payload.sid, session.id);
+    } finally {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -199,7 +241,11 @@ describe('session tokens: POST /v1/sessions/{id}/tokens', () => {
     const jwk = await instanceJwk();
     const { user, session } = await userWithSession(ctx);
     const { jwt } = await ctx.clerk.sessions.getToken(session.id);
-    const payload = await verifyWithServer(ctx, jwt, { secretKey: undefined, apiUrl: undefined, jwtKey: jwkToPem(jwk) });
+    const payload = await verifyWithServer(ctx, jwt, {
+      secretKey: undefined,
+      apiUrl: undefined,
+      jwtKey: jwkToPem(jwk),
+    });
     assert.equal(payload.sub, user.id);
   });
 
@@ -315,6 +361,8 @@ describe('custom session claims: /v1/instance/session_token_claims', () => {
       num: 7,
       nil: null,
       plain: 'no shortcodes here',
+      unknown: '{{user.i_dont_exist}}',
+      created: '{{user.created_at}}',
     };
     const put = await putSessionClaims(ctx, claims);
     assert.equal(put.status, 200, put.text);
@@ -336,6 +384,8 @@ describe('custom session claims: /v1/instance/session_token_claims', () => {
     assert.equal(payload.num, 7);
     assert.ok('nil' in payload && payload.nil === null, 'static null is kept');
     assert.equal(payload.plain, 'no shortcodes here');
+    assert.ok('unknown' in payload && payload.unknown === null, 'an unknown shortcode renders null');
+    assert.equal(typeof payload.created, 'number', '{{user.created_at}} keeps its number type');
   });
 
   test('the next token reflects a metadata change', async () => {

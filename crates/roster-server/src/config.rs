@@ -137,7 +137,7 @@ impl Config {
             log_format,
             session_token_claims: file
                 .session_token_claims
-                .map(|t| serde_json::to_value(t))
+                .map(serde_json::to_value)
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("session_token_claims: {e}"))?,
         })
