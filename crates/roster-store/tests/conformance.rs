@@ -655,3 +655,154 @@ async fn dense_substring_matches_page_like_sparse_ones() {
         assert_eq!(b.store.count_users(&filter).await.unwrap(), 2100);
     }
 }
+
+#[tokio::test]
+async fn sessions_templates_keys_and_settings() {
+    use roster_domain::session::{JwtTemplate, Session, SessionStatus, SESSION_LIFETIME_MS};
+    use roster_store::{SessionFilter, SigningKeyRecord};
+    for b in backends().await {
+        let s = &b.store;
+        let mk = |id: &str, user: &str, at: i64| {
+            Session::new(id.into(), user.into(), "client_1".into(), at)
+        };
+        s.insert_session(mk("sess_a", "user_1", 1_000))
+            .await
+            .unwrap();
+        s.insert_session(mk("sess_b", "user_1", 2_000))
+            .await
+            .unwrap();
+        s.insert_session(mk("sess_c", "user_2", 3_000))
+            .await
+            .unwrap();
+        let page = |user: Option<&str>, status: Option<SessionStatus>, now: i64| SessionFilter {
+            user_id: user.map(str::to_owned),
+            status,
+            now,
+            limit: 10,
+            ..SessionFilter::default()
+        };
+        let (list, total) = s
+            .list_sessions(&page(Some("user_1"), None, 5_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                list.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+                total
+            ),
+            (vec!["sess_b", "sess_a"], 2),
+            "{}",
+            b.name
+        );
+        assert_eq!(s.revoke_user_sessions("user_1", 6_000).await.unwrap(), 2);
+        assert_eq!(
+            s.get_session("sess_a").await.unwrap().unwrap().status,
+            SessionStatus::Revoked
+        );
+        let (_, revoked) = s
+            .list_sessions(&page(None, Some(SessionStatus::Revoked), 6_000))
+            .await
+            .unwrap();
+        assert_eq!(revoked, 2);
+        // Expiry is judged at the filter's time.
+        let later = 3_000 + SESSION_LIFETIME_MS;
+        assert_eq!(
+            s.list_sessions(&page(None, Some(SessionStatus::Active), later))
+                .await
+                .unwrap()
+                .1,
+            0
+        );
+        assert_eq!(
+            s.list_sessions(&page(None, Some(SessionStatus::Expired), later))
+                .await
+                .unwrap()
+                .1,
+            1
+        );
+        assert_eq!(
+            s.set_session_status("sess_c", SessionStatus::Ended, 7_000)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            SessionStatus::Ended
+        );
+        assert!(s
+            .set_session_status("sess_missing", SessionStatus::Ended, 7_000)
+            .await
+            .unwrap()
+            .is_none());
+
+        let t = |id: &str, name: &str| JwtTemplate {
+            id: id.into(),
+            name: name.into(),
+            claims: json!({"z": 1, "a": "{{user.id}}"}),
+            lifetime: 60,
+            allowed_clock_skew: 5,
+            created_at: 1,
+            updated_at: 1,
+        };
+        s.insert_jwt_template(t("jtmpl_1", "one")).await.unwrap();
+        s.insert_jwt_template(t("jtmpl_2", "two")).await.unwrap();
+        assert!(matches!(
+            s.insert_jwt_template(t("jtmpl_3", "one")).await,
+            Err(StoreError::Domain(DomainError::AlreadyExists {
+                param: "name"
+            }))
+        ));
+        assert!(matches!(
+            s.update_jwt_template(t("jtmpl_2", "one")).await,
+            Err(StoreError::Domain(DomainError::AlreadyExists { .. }))
+        ));
+        assert_eq!(
+            s.jwt_template_by_name("one").await.unwrap().unwrap().claims,
+            json!({"z": 1, "a": "{{user.id}}"})
+        );
+        assert_eq!(s.list_jwt_templates(10, 0).await.unwrap().1, 2);
+        assert!(s
+            .update_jwt_template(t("jtmpl_9", "nine"))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(s.delete_jwt_template("jtmpl_1").await.unwrap());
+        assert!(s.jwt_template("jtmpl_1").await.unwrap().is_none());
+
+        let key = |kid: &str, at: i64| SigningKeyRecord {
+            kid: kid.into(),
+            private_key: vec![1, 2, 3],
+            created_at: at,
+            retired_at: None,
+            max_exp: 0,
+        };
+        s.add_signing_key(key("ins_a", 1)).await.unwrap();
+        s.add_signing_key(SigningKeyRecord {
+            private_key: vec![9],
+            ..key("ins_a", 1)
+        })
+        .await
+        .unwrap();
+        s.add_signing_key(key("ins_b", 2)).await.unwrap();
+        s.retire_signing_keys_except("ins_b", 10).await.unwrap();
+        s.note_signing_exp("ins_a", 500).await.unwrap();
+        s.note_signing_exp("ins_a", 400).await.unwrap();
+        let keys = s.signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            (
+                keys[0].private_key.clone(),
+                keys[0].retired_at,
+                keys[0].max_exp
+            ),
+            (vec![1, 2, 3], Some(10), 500),
+            "{}",
+            b.name
+        );
+        assert_eq!(keys[1].retired_at, None);
+
+        assert_eq!(s.setting("k").await.unwrap(), None);
+        s.set_setting("k", "v1").await.unwrap();
+        s.set_setting("k", "v2").await.unwrap();
+        assert_eq!(s.setting("k").await.unwrap().as_deref(), Some("v2"));
+    }
+}
