@@ -278,8 +278,9 @@ impl ApiError {
                 "The user does not have a password set.",
                 None,
             ),
+            // 404, one of the two statuses Clerk documents for minting (401, 404).
             A::SessionNotActive { id, status } => wire(
-                UNPROCESSABLE,
+                StatusCode::NOT_FOUND,
                 "session_not_active",
                 "Session is not active",
                 format!("Session {id} is {status} and cannot mint tokens."),

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
@@ -29,6 +29,23 @@ struct ActiveKey {
     encoding: EncodingKey,
     /// The `max_exp` this process last wrote for the key.
     noted_exp: i64,
+}
+
+/// The `cat` header Clerk puts on tokens, so that a JWT-template token cannot pass as a session
+/// token (`@clerk/backend`'s `authenticateRequest` refuses non-session categories).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCategory {
+    Session,
+    Template,
+}
+
+impl TokenCategory {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Session => "cl_B7d4PD111AAA",
+            Self::Template => "cl_B7d4PD222AAA",
+        }
+    }
 }
 
 /// Signs tokens with the newest unretired key and serves the JWKS.
@@ -138,13 +155,21 @@ impl Signer {
         Ok(fresh)
     }
 
-    /// A compact RS256 JWS of the claims, with `kid` and `typ: JWT` in the header.
-    pub async fn sign(&self, claims: &Map<String, Value>) -> Result<String, ApiError> {
+    /// A compact RS256 JWS of the claims; the header has `alg`, `cat`, `kid` and `typ: JWT`.
+    pub async fn sign(
+        &self,
+        claims: &Map<String, Value>,
+        category: TokenCategory,
+    ) -> Result<String, ApiError> {
         let key = self.current().await?;
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(key.kid.clone());
-        header.typ = Some("JWT".into());
-        let jwt = jsonwebtoken::encode(&header, claims, &key.encoding).map_err(internal)?;
+        let header = serde_json::json!({"alg": "RS256", "cat": category.tag(), "kid": key.kid, "typ": "JWT"});
+        let header = b64(&serde_json::to_vec(&header).map_err(internal)?);
+        let payload = b64(&serde_json::to_vec(claims).map_err(internal)?);
+        let signing_input = format!("{header}.{payload}");
+        let signature =
+            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key.encoding, Algorithm::RS256)
+                .map_err(internal)?;
+        let jwt = format!("{signing_input}.{signature}");
         let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
         if exp > key.noted_exp {
             self.store

@@ -56,6 +56,16 @@ async fn mint(server: &Server, path: &str) -> (u16, Value) {
     call(server, reqwest::Method::POST, path, None).await
 }
 
+fn raw_header(jwt: &str) -> Value {
+    let part = jwt.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 fn header_kid(jwt: &str) -> String {
     jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap()
 }
@@ -108,6 +118,11 @@ async fn session_tokens_verify_and_carry_current_metadata() {
     let jwt = token["jwt"].as_str().unwrap();
     let header = jsonwebtoken::decode_header(jwt).unwrap();
     assert_eq!(header.typ.as_deref(), Some("JWT"));
+    assert_eq!(
+        raw_header(jwt)["cat"],
+        "cl_B7d4PD111AAA",
+        "session category"
+    );
     let claims = verify(&server, jwt).await;
     assert_eq!(
         (claims["sub"].as_str(), claims["sid"].as_str()),
@@ -194,7 +209,7 @@ async fn revoked_banned_and_missing_sessions_mint_nothing() {
     let (status, err) = mint(&server, &format!("/sessions/{session_id}/tokens")).await;
     assert_eq!(
         (status, err["errors"][0]["code"].as_str()),
-        (422, Some("session_not_active"))
+        (404, Some("session_not_active"))
     );
 
     let (_, second) = call(
@@ -293,6 +308,11 @@ async fn jwt_templates_render_claims_and_refuse_bad_input() {
 
     let (status, token) = mint(&server, &format!("/sessions/{session_id}/tokens/hasura")).await;
     assert_eq!(status, 200, "{token}");
+    assert_eq!(
+        raw_header(token["jwt"].as_str().unwrap())["cat"],
+        "cl_B7d4PD222AAA",
+        "template category"
+    );
     let claims = verify(&server, token["jwt"].as_str().unwrap()).await;
     assert_eq!(
         claims["https://hasura.io/jwt/claims"],

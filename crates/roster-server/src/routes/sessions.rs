@@ -22,6 +22,7 @@ use super::{now_ms, user_not_found};
 use crate::app::AppState;
 use crate::body::{query_pairs, Fields, JsonObject};
 use crate::error::{ApiError, ApiResult};
+use crate::signing::TokenCategory;
 
 /// Cookies hold at most 4 KB; a larger token still works as a header but not as `__session`.
 pub const COOKIE_BUDGET_BYTES: usize = 4096;
@@ -290,7 +291,7 @@ pub async fn mint_session_token(
         &jti,
         &times,
     );
-    let jwt = state.signer.sign(&claims).await?;
+    let jwt = state.signer.sign(&claims, TokenCategory::Session).await?;
     warn_if_over_budget(state, "session token", jwt.len());
     Ok(jwt)
 }
@@ -353,7 +354,7 @@ pub async fn mint_template_token(
     let jti = ids::new_id("jti", now);
     let claims =
         claims::template_token_claims(&template.claims, &subject, &state.issuer, azp, &jti, &times);
-    let jwt = state.signer.sign(&claims).await?;
+    let jwt = state.signer.sign(&claims, TokenCategory::Template).await?;
     warn_if_over_budget(state, &template.name, jwt.len());
     Ok(jwt)
 }
@@ -583,7 +584,13 @@ async fn sample_token_bytes(
         "jti_sample",
         &times,
     );
-    Ok(Some(state.signer.sign(&claims).await?.len()))
+    Ok(Some(
+        state
+            .signer
+            .sign(&claims, TokenCategory::Session)
+            .await?
+            .len(),
+    ))
 }
 
 async fn claims_response(
