@@ -201,6 +201,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route(DEFAULT_AVATAR_PATH, get(default_avatar))
+        // The Frontend API's public key set (no auth), where clerk-js and verifiers expect it.
+        .route("/fapi/.well-known/jwks.json", get(sessions::jwks))
         .nest("/v1", v1)
         .fallback(not_found)
         .layer(tower_http::trace::TraceLayer::new_for_http())
