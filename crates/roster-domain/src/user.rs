@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use roster_proto::{EmailAddressJson, PhoneNumberJson, UserJson, VerificationJson};
+use roster_proto::{
+    EmailAddressJson, FrontendUserJson, PhoneNumberJson, UserJson, VerificationJson,
+};
 
 use crate::metadata::{self, MetadataTier, MetadataWrite};
 use crate::DomainError;
@@ -389,6 +391,56 @@ impl User {
     }
 }
 
+impl User {
+    /// The Frontend API view of the user, for the user themself: public and unsafe metadata only.
+    pub fn to_frontend_json(&self, ctx: &RenderContext<'_>) -> FrontendUserJson {
+        let b = self.to_json(ctx);
+        FrontendUserJson {
+            object: b.object,
+            id: b.id,
+            external_id: b.external_id,
+            primary_email_address_id: b.primary_email_address_id,
+            primary_phone_number_id: b.primary_phone_number_id,
+            primary_web3_wallet_id: b.primary_web3_wallet_id,
+            username: b.username,
+            first_name: b.first_name,
+            last_name: b.last_name,
+            profile_image_url: b.profile_image_url,
+            image_url: b.image_url,
+            has_image: b.has_image,
+            public_metadata: b.public_metadata,
+            unsafe_metadata: b.unsafe_metadata,
+            email_addresses: b.email_addresses,
+            phone_numbers: b.phone_numbers,
+            web3_wallets: b.web3_wallets,
+            external_accounts: b.external_accounts,
+            enterprise_accounts: b.enterprise_accounts,
+            saml_accounts: b.saml_accounts,
+            passkeys: b.passkeys,
+            organization_memberships: vec![],
+            password_enabled: b.password_enabled,
+            totp_enabled: b.totp_enabled,
+            backup_code_enabled: b.backup_code_enabled,
+            two_factor_enabled: b.two_factor_enabled,
+            banned: b.banned,
+            locked: b.locked,
+            lockout_expires_in_seconds: b.lockout_expires_in_seconds,
+            verification_attempts_remaining: b.verification_attempts_remaining,
+            mfa_enabled_at: b.mfa_enabled_at,
+            mfa_disabled_at: b.mfa_disabled_at,
+            password_last_updated_at: b.password_last_updated_at,
+            last_sign_in_at: b.last_sign_in_at,
+            last_active_at: b.last_active_at,
+            create_organization_enabled: b.create_organization_enabled,
+            create_organizations_limit: b.create_organizations_limit,
+            delete_self_enabled: b.delete_self_enabled,
+            legal_accepted_at: b.legal_accepted_at,
+            updated_at: b.updated_at,
+            created_at: b.created_at,
+        }
+    }
+}
+
 fn set<T>(slot: &mut T, change: Option<T>) {
     if let Some(value) = change {
         *slot = value;
@@ -529,6 +581,17 @@ mod tests {
             ..UserChanges::default()
         };
         assert!(user.apply_changes(changes, 2000).is_err());
+    }
+
+    #[test]
+    fn the_frontend_view_never_carries_private_metadata() {
+        let mut user = sample();
+        user.private_metadata = json!({"stripe": "cus_SECRET_VALUE"});
+        let wire = serde_json::to_value(user.to_frontend_json(&at(1000))).unwrap_or_default();
+        assert!(wire.get("private_metadata").is_none());
+        assert!(!wire.to_string().contains("cus_SECRET_VALUE"));
+        assert_eq!(wire["public_metadata"], json!({"role": "admin"}));
+        assert!(wire.get("unsafe_metadata").is_some());
     }
 
     #[test]
