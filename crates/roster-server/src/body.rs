@@ -189,6 +189,51 @@ impl Fields {
     }
 }
 
+/// A form body (`application/x-www-form-urlencoded`, as clerk-js sends to the Frontend API) as
+/// a JSON object of strings; a repeated key becomes an array of strings.
+pub fn parse_form(bytes: &[u8]) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (key, value) in form_urlencoded::parse(bytes) {
+        let key = key
+            .strip_suffix("[]")
+            .map(str::to_owned)
+            .unwrap_or_else(|| key.into_owned());
+        let value = Value::String(value.into_owned());
+        match map.get_mut(&key) {
+            None => {
+                map.insert(key, value);
+            }
+            Some(Value::Array(items)) => items.push(value),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, value]);
+            }
+        }
+    }
+    map
+}
+
+/// The method a Frontend API request stands for: clerk-js sends only GET and POST, naming
+/// PATCH, PUT and DELETE in `_method` (a Safari CORS workaround).
+pub fn overridden_method(
+    method: &axum::http::Method,
+    query: Option<&str>,
+) -> Option<axum::http::Method> {
+    if method != axum::http::Method::POST {
+        return None;
+    }
+    let wanted = query_pairs(query)
+        .into_iter()
+        .find(|(k, _)| k == "_method")?
+        .1;
+    match wanted.to_ascii_uppercase().as_str() {
+        "PATCH" => Some(axum::http::Method::PATCH),
+        "PUT" => Some(axum::http::Method::PUT),
+        "DELETE" => Some(axum::http::Method::DELETE),
+        _ => None,
+    }
+}
+
 /// Query-string pairs in order, repeated keys kept (`email_address=a&email_address=b`). Keys
 /// written as `name[]` count as `name`.
 pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
@@ -268,6 +313,35 @@ mod tests {
                 ("limit".into(), "5".into())
             ]
         );
+    }
+
+    #[test]
+    fn form_bodies() {
+        let map = parse_form(b"email_address=a%40x.com&unsafe_metadata=%7B%22b%22%3A1%7D&tag=1&tag=2&organization_id=");
+        assert_eq!(map["email_address"], "a@x.com");
+        assert_eq!(map["unsafe_metadata"], "{\"b\":1}");
+        assert_eq!(map["tag"], json!(["1", "2"]));
+        assert_eq!(map["organization_id"], "");
+        assert!(parse_form(b"").is_empty());
+    }
+
+    #[test]
+    fn method_override() {
+        use axum::http::Method;
+        assert_eq!(
+            overridden_method(&Method::POST, Some("_method=PATCH&x=1")),
+            Some(Method::PATCH)
+        );
+        assert_eq!(
+            overridden_method(&Method::POST, Some("_method=delete")),
+            Some(Method::DELETE)
+        );
+        assert_eq!(overridden_method(&Method::POST, Some("_method=GET")), None);
+        assert_eq!(
+            overridden_method(&Method::GET, Some("_method=DELETE")),
+            None
+        );
+        assert_eq!(overridden_method(&Method::POST, None), None);
     }
 
     #[test]
