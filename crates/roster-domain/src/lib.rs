@@ -5,6 +5,7 @@
 //! `roster-store` load and save them.
 
 pub mod claims;
+pub mod client;
 pub mod error;
 pub mod ids;
 pub mod metadata;

@@ -203,6 +203,12 @@ pub fn router(state: AppState) -> Router {
         .route(DEFAULT_AVATAR_PATH, get(default_avatar))
         // The Frontend API's public key set (no auth), where clerk-js and verifiers expect it.
         .route("/fapi/.well-known/jwks.json", get(sessions::jwks))
+        .nest_service(
+            "/fapi/v1",
+            tower::ServiceBuilder::new()
+                .layer(middleware::map_request(crate::fapi::override_method))
+                .service(crate::fapi::router(state.clone())),
+        )
         .nest("/v1", v1)
         .fallback(not_found)
         .layer(tower_http::trace::TraceLayer::new_for_http())

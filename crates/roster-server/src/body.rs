@@ -40,6 +40,17 @@ async fn read_limited(body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
+/// The raw request body, up to [`MAX_BODY_BYTES`] (413 beyond).
+pub struct RawBody(pub Vec<u8>);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        read_limited(req.into_body()).await.map(RawBody)
+    }
+}
+
 /// A JSON object body. An empty body counts as `{}` (the JS SDK sends a JSON content type with
 /// no body on `POST /users/{id}/ban`).
 pub struct JsonObject(pub Map<String, Value>);

@@ -41,6 +41,8 @@ pub enum ApiError {
     UserCannotSignIn(&'static str),
     #[error(transparent)]
     Claims(#[from] roster_domain::claims::ClaimsError),
+    #[error("no signed-in client or session")]
+    FrontendUnauthenticated,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("database unavailable: {0}")]
@@ -300,6 +302,13 @@ impl ApiError {
                 };
                 wire(UNPROCESSABLE, "form_param_value_invalid", "is invalid", message, Some("claims".into()))
             }
+            A::FrontendUnauthenticated => wire(
+                StatusCode::UNAUTHORIZED,
+                "authentication_invalid",
+                "Invalid authentication",
+                "Unable to authenticate the request, you need to supply an active session",
+                None,
+            ),
             A::MethodNotAllowed => wire(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",

@@ -6,6 +6,7 @@ pub mod app;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod fapi;
 pub mod keys;
 pub mod routes;
 pub mod seed;

@@ -10,6 +10,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use roster_domain::client::Client;
 use roster_domain::query::{UserFilter, UserQuery};
 use roster_domain::session::{JwtTemplate, Session, SessionStatus};
 use roster_domain::{DomainError, User};
@@ -127,6 +128,10 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the stored template with this id; `Ok(None)` when there is none.
     async fn update_jwt_template(&self, template: JwtTemplate) -> StoreResult<Option<JwtTemplate>>;
     async fn delete_jwt_template(&self, id: &str) -> StoreResult<bool>;
+
+    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    /// Inserts or replaces a client.
+    async fn put_client(&self, client: &Client) -> StoreResult<()>;
 
     /// Cheap round trip for health checks.
     async fn ping(&self) -> StoreResult<()>;

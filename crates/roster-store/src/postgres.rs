@@ -23,12 +23,14 @@ use crate::{
     name_text, search_text, session_where, status_of, Instance, SessionFilter, SigningKeyRecord,
     Store, StoreError, StoreResult, UserEdit,
 };
+use roster_domain::client::Client;
 use roster_domain::session::{JwtTemplate, Session, SessionStatus};
 
 /// Migrations in order; the schema version is the number applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_sessions_tokens.sql"),
+    include_str!("../migrations/postgres/0003_clients.sql"),
 ];
 /// Serialises migrations when several processes start at once.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -758,6 +760,28 @@ impl Store for PostgresStore {
             .execute("DELETE FROM jwt_templates WHERE id = $1", &[&id])
             .await?
             > 0)
+    }
+
+    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt("SELECT doc FROM clients WHERE id = $1", &[&id])
+            .await?;
+        row.map(|r| serde_json::from_str(r.get(0)).map_err(internal))
+            .transpose()
+    }
+
+    async fn put_client(&self, c: &Client) -> StoreResult<()> {
+        let doc = serde_json::to_string(c).map_err(internal)?;
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO clients (id, doc, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at",
+                &[&c.id, &doc, &c.updated_at],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn ping(&self) -> StoreResult<()> {

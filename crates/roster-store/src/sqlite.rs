@@ -18,12 +18,14 @@ use crate::{
     name_text, search_text, session_where, status_of, Instance, SessionFilter, SigningKeyRecord,
     Store, StoreError, StoreResult, UserEdit,
 };
+use roster_domain::client::Client;
 use roster_domain::session::{JwtTemplate, Session, SessionStatus};
 
 /// Migrations in order; the schema version is the number applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_sessions_tokens.sql"),
+    include_str!("../migrations/sqlite/0003_clients.sql"),
 ];
 const READERS: usize = 4;
 
@@ -822,6 +824,33 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.write(move |conn| {
             Ok(conn.execute("DELETE FROM jwt_templates WHERE id = ?1", [id])? > 0)
+        })
+        .await
+    }
+
+    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM clients WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            doc.map(|d| serde_json::from_str(&d).map_err(internal))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn put_client(&self, client: &Client) -> StoreResult<()> {
+        let doc = serde_json::to_string(client).map_err(internal)?;
+        let (id, updated_at) = (client.id.clone(), client.updated_at);
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO clients (id, doc, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at",
+                params![id, doc, updated_at],
+            )?;
+            Ok(())
         })
         .await
     }

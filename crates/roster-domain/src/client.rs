@@ -1,0 +1,85 @@
+//! Frontend API clients: a browser or device, identified by the `__client` cookie, with its
+//! sign-up in progress and its sessions.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How long an unfinished sign-up is kept (Clerk: 24 hours).
+pub const SIGN_UP_LIFETIME_MS: i64 = 86_400_000;
+
+/// A client. `secret_hash` is the SHA-256 of the secret half of its cookie; the secret rotates on
+/// every sign-in and sign-up so that a cookie planted before sign-in is worthless afterwards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Client {
+    pub id: String,
+    pub secret_hash: String,
+    pub last_active_session_id: Option<String>,
+    pub sign_up: Option<SignUpAttempt>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A sign-up in progress. Only fields a frontend may set exist here: there is no public or
+/// private metadata, so a frontend cannot smuggle either into the user it creates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SignUpAttempt {
+    pub id: String,
+    pub email_address: Option<String>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// The Argon2id digest of the password given, never the password.
+    pub password_digest: Option<String>,
+    pub unsafe_metadata: Value,
+    pub legal_accepted_at: Option<i64>,
+    pub created_user_id: Option<String>,
+    pub created_session_id: Option<String>,
+    pub abandon_at: i64,
+    pub created_at: i64,
+}
+
+impl SignUpAttempt {
+    /// The fields still needed before the user can be created (email address and password).
+    pub fn missing_fields(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.email_address.is_none() {
+            missing.push("email_address");
+        }
+        if self.password_digest.is_none() {
+            missing.push("password");
+        }
+        missing
+    }
+
+    pub fn status(&self) -> &'static str {
+        if self.created_user_id.is_some() {
+            "complete"
+        } else {
+            "missing_requirements"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirements() {
+        let mut s = SignUpAttempt::default();
+        assert_eq!(s.missing_fields(), vec!["email_address", "password"]);
+        assert_eq!(s.status(), "missing_requirements");
+        s.email_address = Some("a@x.com".into());
+        s.password_digest = Some("$argon2id$…".into());
+        assert!(s.missing_fields().is_empty());
+        s.created_user_id = Some("user_1".into());
+        assert_eq!(s.status(), "complete");
+    }
+
+    #[test]
+    fn the_attempt_has_no_privileged_tiers() {
+        let wire = serde_json::to_value(SignUpAttempt::default()).unwrap_or_default();
+        assert!(wire.get("public_metadata").is_none());
+        assert!(wire.get("private_metadata").is_none());
+    }
+}

@@ -1,0 +1,844 @@
+//! The Frontend API, mounted at `/fapi/v1`: what `@clerk/clerk-js` calls on behalf of a browser.
+//!
+//! Transport as clerk-js sends it: form bodies, `POST` + `_method`, `{response, client}` envelopes
+//! with the client piggybacked, unwrapped environment and token responses. A browser is a
+//! *client*, known by the HttpOnly `__client` cookie (`<client id>.<secret>`; only the secret's
+//! hash is stored, and it rotates whenever a session is created). Native apps send the same
+//! value in `Authorization`.
+//!
+//! Tier rules hold by construction: users are rendered with [`FrontendUserJson`], which has no
+//! private metadata, and the only metadata a request here can change is `unsafe_metadata`.
+
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde_json::{json, Map, Value};
+use subtle::ConstantTimeEq;
+
+use roster_domain::client::{Client, SignUpAttempt, SIGN_UP_LIFETIME_MS};
+use roster_domain::metadata::{replaced, MetadataTier};
+use roster_domain::session::{Session, SessionStatus};
+use roster_domain::user::NewUser;
+use roster_domain::{ids, password, validate, DomainError, MetadataWrite, User};
+use roster_store::SessionFilter;
+
+use crate::app::AppState;
+use crate::body::{overridden_method, parse_form, parse_object, query_pairs};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{now_ms, sessions as bapi_sessions};
+
+/// The first Frontend API version on which `PATCH /me` refuses `unsafe_metadata`.
+const ME_METADATA_MOVED_IN: &str = "2026-05-12";
+const CLIENT_COOKIE: &str = "__client";
+const COOKIE_MAX_AGE_S: i64 = 365 * 86_400;
+
+/// Rewrites `POST …?_method=PATCH` (and PUT, DELETE) before routing.
+pub async fn override_method(mut req: Request) -> Request {
+    if let Some(method) = overridden_method(req.method(), req.uri().query()) {
+        *req.method_mut() = method;
+    }
+    req
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/environment", get(environment).patch(environment))
+        .route("/client", get(get_client))
+        .route("/client/sign_ups", post(create_sign_up))
+        .route(
+            "/client/sign_ups/{id}",
+            axum::routing::patch(update_sign_up),
+        )
+        .route("/client/sessions", axum::routing::delete(sign_out))
+        .route("/client/sessions/{id}/touch", post(touch))
+        .route("/client/sessions/{id}/tokens", post(token))
+        .route(
+            "/client/sessions/{id}/tokens/{template}",
+            post(template_token),
+        )
+        .route("/client/sessions/{id}/end", post(end_session))
+        .route("/client/sessions/{id}/remove", post(remove_session))
+        .route("/me", get(me).patch(update_me))
+        .route("/me/metadata", axum::routing::patch(merge_me_metadata))
+        .with_state(state)
+}
+
+/// A form or JSON body as a map of fields (clerk-js sends forms; other clients may send JSON).
+pub struct FapiBody(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for FapiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"));
+        let crate::body::RawBody(bytes) = crate::body::RawBody::from_request(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(FapiBody(Map::new()));
+        }
+        if is_json {
+            parse_object(&bytes).map(FapiBody)
+        } else {
+            Ok(FapiBody(parse_form(&bytes)))
+        }
+    }
+}
+
+/// Frontend writes may never name the privileged tiers.
+fn refuse_privileged_tiers(body: &Map<String, Value>) -> ApiResult<()> {
+    for tier in [MetadataTier::Public, MetadataTier::Private] {
+        if body.contains_key(tier.param_name()) {
+            return Err(DomainError::UnknownParam {
+                param: tier.param_name().into(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn text(body: &Map<String, Value>, name: &str) -> ApiResult<Option<String>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(DomainError::WrongType {
+            param: name.into(),
+            expected: "string",
+        }
+        .into()),
+    }
+}
+
+/// `unsafe_metadata` arrives as a JSON string in forms (and as an object in JSON bodies).
+fn unsafe_metadata(body: &Map<String, Value>) -> ApiResult<Option<Value>> {
+    let param = MetadataTier::Unsafe.param_name();
+    let value = match body.get(param) {
+        None => return Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Value::Null,
+        Some(Value::String(s)) => {
+            serde_json::from_str(s).map_err(|_| DomainError::InvalidValue {
+                param: param.into(),
+                reason: "unsafe_metadata must be a stringified JSON object.".into(),
+            })?
+        }
+        Some(other) => other.clone(),
+    };
+    roster_domain::metadata::validate_tier_value(MetadataTier::Unsafe, &value)?;
+    Ok(Some(value))
+}
+
+fn random_secret() -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect()
+}
+
+fn secret_hash(secret: &str) -> String {
+    hex::encode(crate::keys::hash_key(secret))
+}
+
+/// The `__client` value of the request: cookie first, then `Authorization` (with or without
+/// `Bearer `) for native clients.
+fn presented_client(headers: &HeaderMap) -> Option<(String, String)> {
+    let from_cookie = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|cookies| {
+            cookies
+                .split(';')
+                .find_map(|c| c.trim().strip_prefix("__client=").map(str::to_owned))
+        });
+    let from_header = || {
+        let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
+        Some(v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned())
+    };
+    let value = from_cookie.or_else(from_header)?;
+    let (id, secret) = value.split_once('.')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+/// The client of this request, when it presented a valid one.
+async fn current_client(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Client>> {
+    let Some((id, secret)) = presented_client(headers) else {
+        return Ok(None);
+    };
+    if !ids::has_shape(&id, "client") {
+        return Ok(None);
+    }
+    let Some(client) = state.store.get_client(&id).await? else {
+        return Ok(None);
+    };
+    let matches: bool = secret_hash(&secret)
+        .as_bytes()
+        .ct_eq(client.secret_hash.as_bytes())
+        .into();
+    Ok(matches.then_some(client))
+}
+
+/// What a response must carry besides its body: a new `__client` value when it was created or
+/// rotated.
+struct Issued(Option<String>);
+
+fn new_client(now: i64) -> (Client, String) {
+    let secret = random_secret();
+    let client = Client {
+        id: ids::new_id("client", now),
+        secret_hash: secret_hash(&secret),
+        last_active_session_id: None,
+        sign_up: None,
+        created_at: now,
+        updated_at: now,
+    };
+    (client, secret)
+}
+
+/// Gives the client a fresh secret (on every new session: no session fixation).
+fn rotate(client: &mut Client) -> String {
+    let secret = random_secret();
+    client.secret_hash = secret_hash(&secret);
+    secret
+}
+
+fn origin(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| !o.is_empty() && *o != "null")
+        .map(str::to_owned)
+}
+
+async fn active_sessions(state: &AppState, client: &Client, now: i64) -> ApiResult<Vec<Session>> {
+    let filter = SessionFilter {
+        client_id: Some(client.id.clone()),
+        status: Some(SessionStatus::Active),
+        now,
+        limit: 100,
+        ..SessionFilter::default()
+    };
+    Ok(state.store.list_sessions(&filter).await?.0)
+}
+
+/// A session as the Frontend API shows it: with its user and a fresh token.
+async fn session_json(
+    state: &AppState,
+    session: &Session,
+    origin: Option<&str>,
+    now: i64,
+) -> ApiResult<Value> {
+    let user = state.store.get_user(&session.user_id).await?;
+    let token = if session.can_mint(now) {
+        bapi_sessions::mint_session_token(state, &session.id, None, origin)
+            .await
+            .ok()
+    } else {
+        None
+    };
+    let ctx = state.render_context(now);
+    let user_json = user.as_ref().map(|u| u.to_frontend_json(&ctx));
+    let minutes = (now - session.created_at).max(0) / 60_000;
+    Ok(json!({
+        "object": "session",
+        "id": session.id,
+        "status": session.status_at(now).as_str(),
+        "expire_at": session.expire_at,
+        "abandon_at": session.abandon_at,
+        "last_active_at": session.last_active_at,
+        "last_active_token": token.map(|jwt| json!({"object": "token", "jwt": jwt})),
+        "last_active_organization_id": null,
+        "actor": null,
+        "tasks": null,
+        "user": user_json,
+        "public_user_data": user.as_ref().map(|u| json!({
+            "first_name": u.first_name,
+            "last_name": u.last_name,
+            "image_url": &*state.default_image_url,
+            "has_image": false,
+            "identifier": u.primary_email().or(u.username.as_deref()).unwrap_or(""),
+            "user_id": u.id,
+        })),
+        "factor_verification_age": [minutes, -1],
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+    }))
+}
+
+fn sign_up_json(s: &SignUpAttempt) -> Value {
+    json!({
+        "object": "sign_up_attempt",
+        "id": s.id,
+        "status": s.status(),
+        "required_fields": ["email_address", "password"],
+        "optional_fields": ["first_name", "last_name", "username"],
+        "missing_fields": s.missing_fields(),
+        "unverified_fields": [],
+        "verifications": {"email_address": null, "phone_number": null, "web3_wallet": null, "external_account": null},
+        "username": s.username,
+        "email_address": s.email_address,
+        "phone_number": null,
+        "web3_wallet": null,
+        "password_enabled": s.password_digest.is_some(),
+        "first_name": s.first_name,
+        "last_name": s.last_name,
+        "unsafe_metadata": s.unsafe_metadata,
+        "public_metadata": {},
+        "custom_action": false,
+        "external_id": null,
+        "created_session_id": s.created_session_id,
+        "created_user_id": s.created_user_id,
+        "abandon_at": s.abandon_at,
+        "legal_accepted_at": s.legal_accepted_at,
+        "locale": null,
+    })
+}
+
+async fn client_json(
+    state: &AppState,
+    client: &Client,
+    origin: Option<&str>,
+    now: i64,
+) -> ApiResult<Value> {
+    let mut sessions = Vec::new();
+    for session in active_sessions(state, client, now).await? {
+        sessions.push(session_json(state, &session, origin, now).await?);
+    }
+    Ok(json!({
+        "object": "client",
+        "id": client.id,
+        "sessions": sessions,
+        "sign_in": null,
+        "sign_up": client.sign_up.as_ref().map(sign_up_json),
+        "last_active_session_id": client.last_active_session_id,
+        "last_authentication_strategy": null,
+        "cookie_expires_at": null,
+        "captcha_bypass": false,
+        "created_at": client.created_at,
+        "updated_at": client.updated_at,
+    }))
+}
+
+/// `{response, client}` plus the cookies a new or rotated client needs.
+async fn respond(
+    state: &AppState,
+    response: Value,
+    client: Option<&Client>,
+    issued: Issued,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let now = now_ms();
+    let origin = origin(headers);
+    let client_value = match client {
+        Some(c) => client_json(state, c, origin.as_deref(), now).await?,
+        None => Value::Null,
+    };
+    let mut resp = Json(json!({"response": response, "client": client_value})).into_response();
+    if let (Some(client), Some(secret)) = (client, issued.0) {
+        let secure = if state.default_image_url.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
+        let value = format!("{}.{secret}", client.id);
+        let cookie = format!("{CLIENT_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}");
+        let signed_in = client.last_active_session_id.is_some();
+        let uat = if signed_in {
+            client.updated_at / 1000
+        } else {
+            0
+        };
+        let uat_cookie =
+            format!("__client_uat={uat}; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}");
+        for c in [cookie, uat_cookie] {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                resp.headers_mut().append(SET_COOKIE, v);
+            }
+        }
+        // Native clients read the rotated value from this header.
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {value}")) {
+            resp.headers_mut().insert(AUTHORIZATION, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// `GET|PATCH /v1/environment` (unwrapped): a production-like instance, captcha off, email and
+/// password sign-up.
+async fn environment(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "object": "environment",
+        "id": state.instance.id,
+        "auth_config": {"object": "auth_config", "id": format!("aac_{}", state.instance.id), "single_session_mode": true, "claimed_at": null, "reverification": false, "session_minter": false},
+        "display_config": {
+            "object": "display_config", "id": format!("display_config_{}", state.instance.id),
+            "application_name": "Roster", "instance_environment_type": "production",
+            "captcha_public_key": null, "captcha_public_key_invisible": null, "captcha_widget_type": null,
+            "captcha_provider": null, "captcha_oauth_bypass": [], "captcha_heartbeat": false,
+            "home_url": "/", "sign_in_url": "/sign-in", "sign_up_url": "/sign-up",
+            "after_sign_in_url": "/", "after_sign_up_url": "/", "after_sign_out_one_url": "/",
+            "after_sign_out_all_url": "/", "branded": false, "preferred_sign_in_strategy": "password",
+            "support_email": null, "logo_image_url": "", "favicon_image_url": "", "theme": {}
+        },
+        "user_settings": {
+            "attributes": {
+                "email_address": {"enabled": true, "required": true, "used_for_first_factor": true, "first_factors": ["email_code"], "used_for_second_factor": false, "second_factors": [], "verifications": [], "verify_at_sign_up": false},
+                "password": {"enabled": true, "required": true, "used_for_first_factor": false, "first_factors": [], "used_for_second_factor": false, "second_factors": [], "verifications": [], "verify_at_sign_up": false},
+                "username": {"enabled": true, "required": false, "used_for_first_factor": true, "first_factors": [], "used_for_second_factor": false, "second_factors": [], "verifications": [], "verify_at_sign_up": false},
+                "first_name": {"enabled": true, "required": false, "used_for_first_factor": false, "first_factors": [], "used_for_second_factor": false, "second_factors": [], "verifications": [], "verify_at_sign_up": false},
+                "last_name": {"enabled": true, "required": false, "used_for_first_factor": false, "first_factors": [], "used_for_second_factor": false, "second_factors": [], "verifications": [], "verify_at_sign_up": false}
+            },
+            "sign_in": {"second_factor": {"required": false}},
+            "sign_up": {"captcha_enabled": false, "captcha_widget_type": null, "custom_action_required": false, "progressive": true, "mode": "public", "legal_consent_enabled": false},
+            "restrictions": {"allowlist": {"enabled": false}, "blocklist": {"enabled": false}},
+            "password_settings": {"min_length": password::MIN_PASSWORD_CHARS, "max_length": 0, "require_special_char": false, "require_numbers": false, "require_uppercase": false, "require_lowercase": false, "show_zxcvbn": false, "min_zxcvbn_strength": 0, "allowed_special_characters": "", "disable_hibp": true, "enforce_hibp_on_sign_in": false},
+            "social": {}, "saml": {"enabled": false}, "enterprise_sso": {"enabled": false},
+            "actions": {"delete_self": true, "create_organization": false},
+            "attack_protection": {"user_lockout": {"enabled": true, "max_attempts": roster_domain::user::MAX_VERIFICATION_ATTEMPTS, "duration_in_minutes": 60}},
+            "passkey_settings": {"allow_autofill": false, "show_sign_in_button": false}
+        },
+        "maintenance_mode": false,
+        "client_debug_mode": false,
+        "partitioned_cookies": false
+    }))
+}
+
+/// `GET /v1/client`: `{response: Client|null, client: null}`; never a 4xx.
+async fn get_client(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let Some(client) = current_client(&state, &headers).await? else {
+        return Ok(Json(json!({"response": null, "client": null})));
+    };
+    let origin = origin(&headers);
+    let body = client_json(&state, &client, origin.as_deref(), now_ms()).await?;
+    Ok(Json(json!({"response": body, "client": null})))
+}
+
+/// Applies the fields of a sign-up request. The password is hashed off the executor.
+async fn apply_sign_up_fields(
+    attempt: &mut SignUpAttempt,
+    body: &Map<String, Value>,
+) -> ApiResult<()> {
+    refuse_privileged_tiers(body)?;
+    if let Some(email) = text(body, "email_address")? {
+        attempt.email_address = Some(validate::email(&email)?);
+    }
+    if let Some(username) = text(body, "username")? {
+        attempt.username = Some(validate::username(&username)?);
+    }
+    for (param, slot) in [
+        ("first_name", &mut attempt.first_name),
+        ("last_name", &mut attempt.last_name),
+    ] {
+        if let Some(value) = text(body, param)? {
+            *slot = Some(validate::text(param, &value, 256)?);
+        }
+    }
+    if let Some(metadata) = unsafe_metadata(body)? {
+        // Sign-up updates replace unsafe metadata, as Clerk appears to.
+        attempt.unsafe_metadata = replaced(MetadataTier::Unsafe, &metadata)?;
+    }
+    if let Some(plain) = text(body, "password")? {
+        password::check_policy(&plain, false)?;
+        let digest = tokio::task::spawn_blocking(move || password::hash(&plain))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        attempt.password_digest = Some(digest);
+    }
+    if text(body, "legal_accepted")?.as_deref() == Some("true") {
+        attempt.legal_accepted_at = Some(now_ms());
+    }
+    Ok(())
+}
+
+/// Creates the user and a session once nothing is missing; the client's secret rotates.
+async fn complete_sign_up(state: &AppState, client: &mut Client) -> ApiResult<Option<String>> {
+    let Some(attempt) = client.sign_up.as_mut() else {
+        return Ok(None);
+    };
+    if attempt.created_user_id.is_some() || !attempt.missing_fields().is_empty() {
+        return Ok(None);
+    }
+    let now = now_ms();
+    let new = NewUser {
+        email_addresses: attempt
+            .email_address
+            .iter()
+            .map(|e| (e.clone(), true))
+            .collect(),
+        username: attempt.username.clone(),
+        first_name: attempt.first_name.clone(),
+        last_name: attempt.last_name.clone(),
+        password_digest: attempt.password_digest.clone(),
+        legal_accepted_at: attempt.legal_accepted_at,
+        metadata: MetadataWrite {
+            unsafe_: Some(attempt.unsafe_metadata.clone()),
+            ..MetadataWrite::default()
+        },
+        ..NewUser::default()
+    };
+    let mut user = User::create(new, now, |p| ids::new_id(p, now))?;
+    user.last_sign_in_at = Some(now);
+    let user = state.store.insert_user(user).await?;
+    let session = Session::new(
+        ids::new_id("sess", now),
+        user.id.clone(),
+        client.id.clone(),
+        now,
+    );
+    state.store.insert_session(session.clone()).await?;
+    attempt.created_user_id = Some(user.id);
+    attempt.created_session_id = Some(session.id.clone());
+    client.last_active_session_id = Some(session.id);
+    client.updated_at = now;
+    Ok(Some(rotate(client)))
+}
+
+/// `POST /v1/client/sign_ups`
+async fn create_sign_up(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    FapiBody(body): FapiBody,
+) -> ApiResult<Response> {
+    let now = now_ms();
+    let (mut client, mut issued) = match current_client(&state, &headers).await? {
+        Some(c) => (c, None),
+        None => {
+            let (c, secret) = new_client(now);
+            (c, Some(secret))
+        }
+    };
+    let mut attempt = SignUpAttempt {
+        id: ids::new_id("sua", now),
+        unsafe_metadata: json!({}),
+        abandon_at: now + SIGN_UP_LIFETIME_MS,
+        created_at: now,
+        ..SignUpAttempt::default()
+    };
+    apply_sign_up_fields(&mut attempt, &body).await?;
+    client.sign_up = Some(attempt);
+    client.updated_at = now;
+    if let Some(secret) = complete_sign_up(&state, &mut client).await? {
+        issued = Some(secret);
+    }
+    state.store.put_client(&client).await?;
+    let response = client
+        .sign_up
+        .as_ref()
+        .map(sign_up_json)
+        .unwrap_or(Value::Null);
+    respond(&state, response, Some(&client), Issued(issued), &headers).await
+}
+
+fn unauthenticated() -> ApiError {
+    ApiError::FrontendUnauthenticated
+}
+
+/// `PATCH /v1/client/sign_ups/{id}`
+async fn update_sign_up(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    FapiBody(body): FapiBody,
+) -> ApiResult<Response> {
+    let mut client = current_client(&state, &headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let Some(attempt) = client.sign_up.as_mut().filter(|s| s.id == id) else {
+        return Err(ApiError::NotFound(
+            "No sign up was found with this id".into(),
+        ));
+    };
+    if attempt.created_user_id.is_none() {
+        apply_sign_up_fields(attempt, &body).await?;
+    }
+    let issued = complete_sign_up(&state, &mut client).await?;
+    state.store.put_client(&client).await?;
+    let response = client
+        .sign_up
+        .as_ref()
+        .map(sign_up_json)
+        .unwrap_or(Value::Null);
+    respond(&state, response, Some(&client), Issued(issued), &headers).await
+}
+
+/// The session `id` of this client, when it is the client's and active.
+async fn client_session(state: &AppState, client: &Client, id: &str) -> ApiResult<Session> {
+    let session = state
+        .store
+        .get_session(id)
+        .await?
+        .filter(|s| s.client_id == client.id);
+    session.ok_or_else(|| ApiError::NotFound("No session was found with this id".into()))
+}
+
+/// `POST /v1/client/sessions/{id}/touch` (`setActive`)
+async fn touch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let mut client = current_client(&state, &headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let session = client_session(&state, &client, &id).await?;
+    let now = now_ms();
+    client.last_active_session_id = Some(session.id.clone());
+    client.updated_at = now;
+    state.store.put_client(&client).await?;
+    let body = session_json(&state, &session, origin(&headers).as_deref(), now).await?;
+    respond(&state, body, Some(&client), Issued(None), &headers).await
+}
+
+/// `POST /v1/client/sessions/{id}/tokens` (unwrapped), `azp` = the request's Origin.
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let client = current_client(&state, &headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let session = client_session(&state, &client, &id).await?;
+    let jwt =
+        bapi_sessions::mint_session_token(&state, &session.id, None, origin(&headers).as_deref())
+            .await?;
+    Ok(Json(json!({"object": "token", "jwt": jwt})))
+}
+
+/// `POST /v1/client/sessions/{id}/tokens/{template}` (unwrapped)
+async fn template_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, template)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let client = current_client(&state, &headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let session = client_session(&state, &client, &id).await?;
+    let jwt = bapi_sessions::mint_template_token(
+        &state,
+        &session.id,
+        &template,
+        None,
+        origin(&headers).as_deref(),
+    )
+    .await?;
+    Ok(Json(json!({"object": "token", "jwt": jwt})))
+}
+
+async fn close_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    status: SessionStatus,
+) -> ApiResult<Response> {
+    let mut client = current_client(state, headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    client_session(state, &client, id).await?;
+    let now = now_ms();
+    let session = state
+        .store
+        .set_session_status(id, status, now)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No session was found with this id".into()))?;
+    if client.last_active_session_id.as_deref() == Some(id) {
+        client.last_active_session_id = None;
+    }
+    client.updated_at = now;
+    state.store.put_client(&client).await?;
+    let body = session_json(state, &session, None, now).await?;
+    respond(state, body, Some(&client), Issued(None), headers).await
+}
+
+/// `POST /v1/client/sessions/{id}/end`
+async fn end_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    close_session(&state, &headers, &id, SessionStatus::Ended).await
+}
+
+/// `POST /v1/client/sessions/{id}/remove`
+async fn remove_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    close_session(&state, &headers, &id, SessionStatus::Removed).await
+}
+
+/// `DELETE /v1/client/sessions` (`signOut`): ends every session of the client, keeps the client.
+async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let mut client = current_client(&state, &headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let now = now_ms();
+    for session in active_sessions(&state, &client, now).await? {
+        state
+            .store
+            .set_session_status(&session.id, SessionStatus::Removed, now)
+            .await?;
+    }
+    client.last_active_session_id = None;
+    client.sign_up = None;
+    client.updated_at = now;
+    let secret = rotate(&mut client);
+    state.store.put_client(&client).await?;
+    let body = client_json(&state, &client, None, now).await?;
+    respond(&state, body, Some(&client), Issued(Some(secret)), &headers).await
+}
+
+/// The signed-in user of this request: `_clerk_session_id`, else the client's last active session.
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> ApiResult<(Client, Session)> {
+    let client = current_client(state, headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let wanted = query_pairs(query)
+        .into_iter()
+        .find(|(k, _)| k == "_clerk_session_id")
+        .map(|(_, v)| v)
+        .or_else(|| client.last_active_session_id.clone())
+        .ok_or_else(unauthenticated)?;
+    let session = client_session(state, &client, &wanted)
+        .await
+        .map_err(|_| unauthenticated())?;
+    if !session.can_mint(now_ms()) {
+        return Err(unauthenticated());
+    }
+    Ok((client, session))
+}
+
+async fn user_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+    user: &User,
+) -> ApiResult<Response> {
+    let body = serde_json::to_value(user.to_frontend_json(&state.render_context(now_ms())))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    respond(state, body, Some(client), Issued(None), headers).await
+}
+
+/// `GET /v1/me`
+async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req_uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    let (client, session) = signed_in(&state, &headers, req_uri.query()).await?;
+    let user = state
+        .store
+        .get_user(&session.user_id)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    user_response(&state, &headers, &client, &user).await
+}
+
+/// `PATCH /v1/me`: names and username; `unsafe_metadata` replaces for API versions before
+/// 2026-05-12 (clerk-js 5) and is refused from then on.
+async fn update_me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req_uri: axum::http::Uri,
+    FapiBody(body): FapiBody,
+) -> ApiResult<Response> {
+    let (client, session) = signed_in(&state, &headers, req_uri.query()).await?;
+    refuse_privileged_tiers(&body)?;
+    let version = query_pairs(req_uri.query())
+        .into_iter()
+        .find(|(k, _)| k == "__clerk_api_version")
+        .map(|(_, v)| v);
+    let metadata = unsafe_metadata(&body)?;
+    if metadata.is_some()
+        && version
+            .as_deref()
+            .is_some_and(|v| v >= ME_METADATA_MOVED_IN)
+    {
+        return Err(DomainError::RejectedForVersion {
+            param: "unsafe_metadata".into(),
+            version: version.unwrap_or_default(),
+        }
+        .into());
+    }
+    let mut changes = roster_domain::user::UserChanges::default();
+    for (param, slot) in [
+        ("first_name", &mut changes.first_name),
+        ("last_name", &mut changes.last_name),
+    ] {
+        if body.contains_key(param) {
+            *slot = Some(
+                text(&body, param)?
+                    .map(|v| validate::text(param, &v, 256))
+                    .transpose()?,
+            );
+        }
+    }
+    if body.contains_key("username") {
+        changes.username = Some(
+            text(&body, "username")?
+                .map(|u| validate::username(&u))
+                .transpose()?,
+        );
+    }
+    if let Some(metadata) = metadata {
+        changes.metadata.unsafe_ = Some(metadata);
+    }
+    let now = now_ms();
+    let user = state
+        .store
+        .update_user(
+            &session.user_id,
+            Box::new(move |u| u.apply_changes(changes, now)),
+        )
+        .await?
+        .ok_or_else(unauthenticated)?;
+    user_response(&state, &headers, &client, &user).await
+}
+
+/// `PATCH /v1/me/metadata`: deep merge into unsafe metadata, the only tier a frontend may write.
+async fn merge_me_metadata(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req_uri: axum::http::Uri,
+    FapiBody(body): FapiBody,
+) -> ApiResult<Response> {
+    let (client, session) = signed_in(&state, &headers, req_uri.query()).await?;
+    refuse_privileged_tiers(&body)?;
+    let patch = unsafe_metadata(&body)?.ok_or_else(|| DomainError::MissingParam {
+        param: "unsafe_metadata".into(),
+    })?;
+    let now = now_ms();
+    let user = state
+        .store
+        .update_user(
+            &session.user_id,
+            Box::new(move |u| {
+                u.merge_metadata(
+                    &MetadataWrite {
+                        unsafe_: Some(patch),
+                        ..MetadataWrite::default()
+                    },
+                    now,
+                )
+            }),
+        )
+        .await?
+        .ok_or_else(unauthenticated)?;
+    user_response(&state, &headers, &client, &user).await
+}

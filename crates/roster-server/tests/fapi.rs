@@ -1,0 +1,324 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! The Frontend API at the HTTP level, as clerk-js speaks it: form bodies, `_method`, the
+//! `__client` cookie, `{response, client}` envelopes. Tier rules: private metadata never appears,
+//! the frontend writes only unsafe metadata.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::Server;
+
+const ORIGIN: &str = "http://localhost:3000";
+
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(server: &Server) -> Browser {
+        Browser {
+            http: reqwest::Client::new(),
+            base: format!("{}/fapi/v1", server.url),
+            cookie: None,
+        }
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value, Vec<String>) {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (http_method, url) = match method {
+            "GET" => (reqwest::Method::GET, format!("{}{path}", self.base)),
+            "POST" => (reqwest::Method::POST, format!("{}{path}", self.base)),
+            other => (
+                reqwest::Method::POST,
+                format!("{}{path}{sep}_method={other}", self.base),
+            ),
+        };
+        let mut req = self.http.request(http_method, url).header("Origin", ORIGIN);
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", format!("__client={c}"));
+        }
+        if !form.is_empty() {
+            req = req.form(form);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let cookies: Vec<String> = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for c in &cookies {
+            if let Some(v) = c.strip_prefix("__client=") {
+                self.cookie = Some(v.split(';').next().unwrap().to_owned());
+            }
+        }
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            cookies,
+        )
+    }
+}
+
+fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn bapi(server: &Server, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut req = server.http().request(method, server.v1(path));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn sign_up_me_and_tokens_keep_the_tier_rules() {
+    let server = Server::start();
+    let mut browser = Browser::new(&server);
+
+    let (status, env, _) = browser.send("GET", "/environment", &[]).await;
+    assert_eq!((status, env["object"].as_str()), (200, Some("environment")));
+    assert_eq!(env["user_settings"]["sign_up"]["captcha_enabled"], false);
+    let (status, client, _) = browser
+        .send("GET", "/client?__clerk_api_version=2026-05-12", &[])
+        .await;
+    assert_eq!(
+        (status, client),
+        (200, json!({"response": null, "client": null}))
+    );
+
+    // A frontend cannot set privileged tiers at sign-up, and nothing is created.
+    let (status, err, _) = browser
+        .send(
+            "POST",
+            "/client/sign_ups",
+            &[
+                ("email_address", "eve@example.com"),
+                ("password", "long enough pw"),
+                ("public_metadata", "{\"role\":\"admin\"}"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, err["errors"][0]["code"].as_str()),
+        (422, Some("form_param_unknown"))
+    );
+    assert_eq!(
+        bapi(&server, reqwest::Method::GET, "/users/count", None).await["total_count"],
+        0
+    );
+
+    let (status, body, cookies) = browser
+        .send(
+            "POST",
+            "/client/sign_ups",
+            &[
+                ("email_address", "ada@example.com"),
+                ("password", "correct horse"),
+                ("first_name", "Ada"),
+                (
+                    "unsafe_metadata",
+                    "{\"birthday\":\"1815-12-10\",\"company\":\"Analytical\"}",
+                ),
+                ("locale", "en-GB"),
+                ("strategy", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response"]["status"], "complete");
+    let user_id = body["response"]["created_user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session_id = body["response"]["created_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client_cookie = cookies.iter().find(|c| c.starts_with("__client=")).unwrap();
+    assert!(
+        client_cookie.contains("HttpOnly")
+            && client_cookie.contains("SameSite=Lax")
+            && !client_cookie.contains("Secure")
+    );
+    let session = &body["client"]["sessions"][0];
+    assert_eq!(session["id"], session_id.as_str());
+    assert_eq!(session["user"]["unsafe_metadata"]["birthday"], "1815-12-10");
+    let jwt = session["last_active_token"]["jwt"].as_str().unwrap();
+    assert_eq!(claims(jwt)["azp"], ORIGIN);
+    assert_eq!(claims(jwt)["sid"], session_id.as_str());
+
+    // The Backend API sees the unsafe metadata copied to the user; private metadata stays there.
+    let user = bapi(
+        &server,
+        reqwest::Method::GET,
+        &format!("/users/{user_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        user["unsafe_metadata"],
+        json!({"birthday": "1815-12-10", "company": "Analytical"})
+    );
+    bapi(&server, reqwest::Method::PATCH, &format!("/users/{user_id}/metadata"),
+         Some(json!({"private_metadata": {"stripe": "cus_SECRET_VALUE"}, "public_metadata": {"role": "member"}}))).await;
+
+    let (status, me, _) = browser
+        .send("GET", &format!("/me?_clerk_session_id={session_id}"), &[])
+        .await;
+    assert_eq!(status, 200, "{me}");
+    assert!(me["response"].get("private_metadata").is_none());
+    assert!(!me.to_string().contains("cus_SECRET_VALUE"));
+    assert_eq!(me["response"]["public_metadata"], json!({"role": "member"}));
+
+    // clerk-js 6: PATCH /me/metadata merges into unsafe metadata.
+    let (status, merged, _) = browser
+        .send(
+            "PATCH",
+            "/me/metadata",
+            &[(
+                "unsafe_metadata",
+                "{\"birthday\":\"1815-12-11\",\"company\":null}",
+            )],
+        )
+        .await;
+    assert_eq!(status, 200, "{merged}");
+    assert_eq!(
+        merged["response"]["unsafe_metadata"],
+        json!({"birthday": "1815-12-11"})
+    );
+    // No privileged tier, and no oversized unsafe tier, and nothing changes.
+    for (form, code) in [
+        (
+            vec![
+                ("unsafe_metadata", "{}"),
+                ("public_metadata", "{\"role\":\"admin\"}"),
+            ],
+            "form_param_unknown",
+        ),
+        (
+            vec![("private_metadata", "{\"stripe\":\"x\"}")],
+            "form_param_unknown",
+        ),
+        (
+            vec![(
+                "unsafe_metadata",
+                &*format!("{{\"big\":\"{}\"}}", "x".repeat(9000)),
+            )],
+            "form_param_exceeds_allowed_size",
+        ),
+        (
+            vec![("unsafe_metadata", "[1,2]")],
+            "form_param_value_invalid",
+        ),
+    ] {
+        let (status, err, _) = browser.send("PATCH", "/me/metadata", &form).await;
+        assert_eq!(
+            (status, err["errors"][0]["code"].as_str()),
+            (422, Some(code)),
+            "{form:?}"
+        );
+    }
+    let user = bapi(
+        &server,
+        reqwest::Method::GET,
+        &format!("/users/{user_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(user["public_metadata"], json!({"role": "member"}));
+    assert_eq!(
+        user["private_metadata"],
+        json!({"stripe": "cus_SECRET_VALUE"})
+    );
+    assert_eq!(user["unsafe_metadata"], json!({"birthday": "1815-12-11"}));
+
+    // clerk-js 5 (API 2025-11-10): unsafe metadata on PATCH /me replaces; 2026-05-12 refuses it.
+    let (status, replaced, _) = browser
+        .send(
+            "PATCH",
+            "/me?__clerk_api_version=2025-11-10",
+            &[
+                ("first_name", "Augusta"),
+                ("unsafe_metadata", "{\"only\":true}"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(
+        (
+            replaced["response"]["first_name"].as_str(),
+            &replaced["response"]["unsafe_metadata"]
+        ),
+        (Some("Augusta"), &json!({"only": true}))
+    );
+    let (status, _, _) = browser
+        .send(
+            "PATCH",
+            "/me?__clerk_api_version=2026-05-12",
+            &[("unsafe_metadata", "{\"x\":1}")],
+        )
+        .await;
+    assert_eq!(status, 422);
+
+    // Tokens from the frontend carry azp and the custom claims.
+    let (status, token, _) = browser
+        .send(
+            "POST",
+            &format!("/client/sessions/{session_id}/tokens"),
+            &[("organization_id", "")],
+        )
+        .await;
+    assert_eq!(status, 200, "{token}");
+    assert_eq!(
+        (
+            token["object"].as_str(),
+            claims(token["jwt"].as_str().unwrap())["azp"].as_str()
+        ),
+        (Some("token"), Some(ORIGIN))
+    );
+
+    // Sign-out removes the sessions and rotates the client; the old cookie value is worthless.
+    let before = browser.cookie.clone();
+    let (status, out, _) = browser.send("DELETE", "/client/sessions", &[]).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["response"]["sessions"], json!([]));
+    assert_ne!(browser.cookie, before);
+    let (status, _, _) = browser.send("GET", "/me", &[]).await;
+    assert_eq!(status, 401);
+    browser.cookie = before;
+    let (_, client, _) = browser.send("GET", "/client", &[]).await;
+    assert_eq!(
+        client,
+        json!({"response": null, "client": null}),
+        "the pre-rotation cookie names no client"
+    );
+    let (_, session) = (
+        0,
+        bapi(
+            &server,
+            reqwest::Method::GET,
+            &format!("/sessions/{session_id}"),
+            None,
+        )
+        .await,
+    );
+    assert_eq!(session["status"], "removed");
+}
