@@ -15,6 +15,8 @@ pub struct Client {
     pub secret_hash: String,
     pub last_active_session_id: Option<String>,
     pub sign_up: Option<SignUpAttempt>,
+    #[serde(default)]
+    pub sign_in: Option<SignInAttempt>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -60,6 +62,39 @@ impl SignUpAttempt {
     }
 }
 
+/// A sign-in in progress: the identifier given and, once the password matched, the session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SignInAttempt {
+    pub id: String,
+    pub identifier: Option<String>,
+    /// The user the identifier names (never shown before the password matched).
+    pub user_id: Option<String>,
+    pub created_session_id: Option<String>,
+    pub abandon_at: i64,
+}
+
+impl SignInAttempt {
+    pub fn status(&self) -> &'static str {
+        match (&self.created_session_id, &self.identifier) {
+            (Some(_), _) => "complete",
+            (None, Some(_)) => "needs_first_factor",
+            (None, None) => "needs_identifier",
+        }
+    }
+}
+
+/// Counts a wrong password; the user is locked once the attempts run out. Returns whether the
+/// user is now locked.
+pub fn record_failed_password(user: &mut crate::User, now: i64) -> bool {
+    user.failed_verification_attempts += 1;
+    if user.failed_verification_attempts >= crate::user::MAX_VERIFICATION_ATTEMPTS {
+        user.locked_until = Some(now + crate::user::LOCKOUT_MS);
+        user.failed_verification_attempts = 0;
+        return true;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +109,30 @@ mod tests {
         assert!(s.missing_fields().is_empty());
         s.created_user_id = Some("user_1".into());
         assert_eq!(s.status(), "complete");
+    }
+
+    #[test]
+    fn sign_in_states() {
+        let mut s = SignInAttempt::default();
+        assert_eq!(s.status(), "needs_identifier");
+        s.identifier = Some("a@x.com".into());
+        assert_eq!(s.status(), "needs_first_factor");
+        s.created_session_id = Some("sess_1".into());
+        assert_eq!(s.status(), "complete");
+    }
+
+    #[test]
+    fn lockout_after_the_last_attempt() {
+        let mut user =
+            crate::User::create(crate::user::NewUser::default(), 0, |p| format!("{p}_1"))
+                .unwrap_or_else(|e| panic!("{e}"));
+        for _ in 1..crate::user::MAX_VERIFICATION_ATTEMPTS {
+            assert!(!record_failed_password(&mut user, 10));
+        }
+        assert!(!user.is_locked(10));
+        assert!(record_failed_password(&mut user, 10));
+        assert!(user.is_locked(10));
+        assert!(!user.is_locked(10 + crate::user::LOCKOUT_MS));
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct AppState {
     pub signer: Arc<Signer>,
     /// `iss` of every token: the Frontend API URL.
     pub issuer: Arc<str>,
+    /// Bounds concurrent password hashing and checking, so a flood of sign-ins queues instead of
+    /// starving the blocking pool and the rest of the server.
+    pub password_permits: Arc<tokio::sync::Semaphore>,
     /// Templates already warned about for exceeding the cookie budget (warn once each).
     pub oversized_warned: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }

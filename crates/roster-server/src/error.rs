@@ -41,6 +41,8 @@ pub enum ApiError {
     UserCannotSignIn(&'static str),
     #[error(transparent)]
     Claims(#[from] roster_domain::claims::ClaimsError),
+    #[error("identifier not found")]
+    IdentifierNotFound,
     #[error("no signed-in client or session")]
     FrontendUnauthenticated,
     #[error("method not allowed")]
@@ -302,6 +304,13 @@ impl ApiError {
                 };
                 wire(UNPROCESSABLE, "form_param_value_invalid", "is invalid", message, Some("claims".into()))
             }
+            A::IdentifierNotFound => wire(
+                UNPROCESSABLE,
+                "form_identifier_not_found",
+                "Couldn't find your account.",
+                "Couldn't find your account.",
+                Some("identifier".into()),
+            ),
             A::FrontendUnauthenticated => wire(
                 StatusCode::UNAUTHORIZED,
                 "authentication_invalid",

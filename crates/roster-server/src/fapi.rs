@@ -20,7 +20,9 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
 
-use roster_domain::client::{Client, SignUpAttempt, SIGN_UP_LIFETIME_MS};
+use roster_domain::client::{
+    record_failed_password, Client, SignInAttempt, SignUpAttempt, SIGN_UP_LIFETIME_MS,
+};
 use roster_domain::metadata::{replaced, MetadataTier};
 use roster_domain::session::{Session, SessionStatus};
 use roster_domain::user::NewUser;
@@ -53,6 +55,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/client/sign_ups/{id}",
             axum::routing::patch(update_sign_up),
+        )
+        .route("/client/sign_ins", post(create_sign_in))
+        .route("/client/sign_ins/{id}", get(get_sign_in))
+        .route(
+            "/client/sign_ins/{id}/attempt_first_factor",
+            post(attempt_first_factor),
         )
         .route("/client/sessions", axum::routing::delete(sign_out))
         .route("/client/sessions/{id}/touch", post(touch))
@@ -198,6 +206,7 @@ fn new_client(now: i64) -> (Client, String) {
         secret_hash: secret_hash(&secret),
         last_active_session_id: None,
         sign_up: None,
+        sign_in: None,
         created_at: now,
         updated_at: now,
     };
@@ -841,4 +850,239 @@ async fn merge_me_metadata(
         .await?
         .ok_or_else(unauthenticated)?;
     user_response(&state, &headers, &client, &user).await
+}
+
+fn sign_in_json(state: &AppState, s: &SignInAttempt, user: Option<&User>) -> Value {
+    let complete = s.created_session_id.is_some();
+    json!({
+        "object": "sign_in_attempt",
+        "id": s.id,
+        "status": s.status(),
+        "supported_identifiers": ["email_address", "username"],
+        "supported_first_factors": if s.identifier.is_some() { json!([{"strategy": "password"}]) } else { json!([]) },
+        "supported_second_factors": null,
+        "first_factor_verification": if complete {
+            json!({"object": "verification_password", "status": "verified", "strategy": "password", "attempts": 1, "expire_at": null})
+        } else { Value::Null },
+        "second_factor_verification": null,
+        "identifier": s.identifier,
+        "user_data": user.filter(|_| complete).map(|u| json!({
+            "first_name": u.first_name, "last_name": u.last_name,
+            "image_url": &*state.default_image_url, "has_image": false,
+        })),
+        "created_session_id": s.created_session_id,
+        "abandon_at": s.abandon_at,
+    })
+}
+
+/// The user an identifier (email address or username) names.
+async fn user_by_identifier(state: &AppState, identifier: &str) -> ApiResult<Option<User>> {
+    let mut query = roster_domain::query::UserQuery {
+        limit: 1,
+        ..Default::default()
+    };
+    if identifier.contains('@') {
+        query.filter.email_addresses = vec![identifier.trim().to_lowercase()];
+    } else {
+        query.filter.usernames = vec![identifier.trim().to_lowercase()];
+    }
+    Ok(state.store.list_users(&query).await?.into_iter().next())
+}
+
+/// Checks a password in a bounded blocking worker. Unknown users are checked against a dummy
+/// digest, so an unknown identifier takes as long as a wrong password.
+async fn password_matches(
+    state: &AppState,
+    candidate: String,
+    digest: Option<String>,
+) -> ApiResult<bool> {
+    let _permit = state
+        .password_permits
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let known = digest.is_some();
+    let digest = digest.unwrap_or_else(|| password::DUMMY_DIGEST.to_owned());
+    let ok = tokio::task::spawn_blocking(move || password::verify(&candidate, &digest))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(known && ok)
+}
+
+fn identifier_not_found() -> ApiError {
+    ApiError::IdentifierNotFound
+}
+
+/// Verifies the password for the attempt's identifier; on success the user gets a session and
+/// the client a fresh secret. Wrong passwords count towards the lockout.
+async fn first_factor(
+    state: &AppState,
+    client: &mut Client,
+    candidate: String,
+) -> ApiResult<Option<String>> {
+    let now = now_ms();
+    let identifier = client
+        .sign_in
+        .as_ref()
+        .and_then(|s| s.identifier.clone())
+        .ok_or_else(identifier_not_found)?;
+    let user = user_by_identifier(state, &identifier).await?;
+    let digest = user.as_ref().and_then(|u| u.password_digest.clone());
+    let matched = password_matches(state, candidate, digest).await?;
+    let Some(user) = user else {
+        return Err(identifier_not_found());
+    };
+    if user.banned {
+        return Err(ApiError::UserCannotSignIn("banned"));
+    }
+    if user.is_locked(now) {
+        return Err(ApiError::UserCannotSignIn("locked"));
+    }
+    if !matched {
+        state
+            .store
+            .update_user(
+                &user.id,
+                Box::new(move |u| {
+                    record_failed_password(u, now);
+                    Ok(())
+                }),
+            )
+            .await?;
+        return Err(ApiError::PasswordIncorrect);
+    }
+    state
+        .store
+        .update_user(
+            &user.id,
+            Box::new(move |u| {
+                u.failed_verification_attempts = 0;
+                u.last_sign_in_at = Some(now);
+                Ok(())
+            }),
+        )
+        .await?;
+    let session = Session::new(
+        ids::new_id("sess", now),
+        user.id.clone(),
+        client.id.clone(),
+        now,
+    );
+    state.store.insert_session(session.clone()).await?;
+    if let Some(attempt) = client.sign_in.as_mut() {
+        attempt.user_id = Some(user.id);
+        attempt.created_session_id = Some(session.id.clone());
+    }
+    client.last_active_session_id = Some(session.id);
+    client.updated_at = now;
+    Ok(Some(rotate(client)))
+}
+
+async fn sign_in_response(
+    state: &AppState,
+    client: &Client,
+    issued: Option<String>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let attempt = client.sign_in.clone().unwrap_or_default();
+    let user = match &attempt.user_id {
+        Some(id) => state.store.get_user(id).await?,
+        None => None,
+    };
+    let body = sign_in_json(state, &attempt, user.as_ref());
+    respond(state, body, Some(client), Issued(issued), headers).await
+}
+
+/// `POST /v1/client/sign_ins`: with `identifier` (and `password` with `strategy=password` for the
+/// one-step flow).
+async fn create_sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    FapiBody(body): FapiBody,
+) -> ApiResult<Response> {
+    let now = now_ms();
+    let (mut client, mut issued) = match current_client(&state, &headers).await? {
+        Some(c) => (c, None),
+        None => {
+            let (c, secret) = new_client(now);
+            (c, Some(secret))
+        }
+    };
+    let identifier = text(&body, "identifier")?;
+    client.sign_in = Some(SignInAttempt {
+        id: ids::new_id("sia", now),
+        identifier: identifier.clone(),
+        user_id: None,
+        created_session_id: None,
+        abandon_at: now + SIGN_UP_LIFETIME_MS,
+    });
+    client.updated_at = now;
+    let password = text(&body, "password")?;
+    let outcome = match (identifier, password) {
+        (Some(_), Some(password)) => first_factor(&state, &mut client, password).await,
+        (Some(identifier), None) => match user_by_identifier(&state, &identifier).await? {
+            Some(_) => Ok(None),
+            None => Err(identifier_not_found()),
+        },
+        (None, _) => Ok(None),
+    };
+    // The client is kept whatever the outcome, so its cookie stays valid for a retry.
+    state.store.put_client(&client).await?;
+    match outcome {
+        Ok(rotated) => {
+            if rotated.is_some() {
+                issued = rotated;
+            }
+            sign_in_response(&state, &client, issued, &headers).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `GET /v1/client/sign_ins/{id}`
+async fn get_sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let client = current_client(&state, &headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    if client.sign_in.as_ref().map(|s| s.id.as_str()) != Some(id.as_str()) {
+        return Err(ApiError::NotFound(
+            "No sign in was found with this id".into(),
+        ));
+    }
+    sign_in_response(&state, &client, None, &headers).await
+}
+
+/// `POST /v1/client/sign_ins/{id}/attempt_first_factor` with `strategy=password`.
+async fn attempt_first_factor(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    FapiBody(body): FapiBody,
+) -> ApiResult<Response> {
+    let mut client = current_client(&state, &headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    if client.sign_in.as_ref().map(|s| s.id.as_str()) != Some(id.as_str()) {
+        return Err(ApiError::NotFound(
+            "No sign in was found with this id".into(),
+        ));
+    }
+    if text(&body, "strategy")?.as_deref() != Some("password") {
+        return Err(DomainError::InvalidValue {
+            param: "strategy".into(),
+            reason: "Only the password strategy is supported.".into(),
+        }
+        .into());
+    }
+    let password = text(&body, "password")?.ok_or_else(|| DomainError::MissingParam {
+        param: "password".into(),
+    })?;
+    let outcome = first_factor(&state, &mut client, password).await;
+    state.store.put_client(&client).await?;
+    let issued = outcome?;
+    sign_in_response(&state, &client, issued, &headers).await
 }

@@ -130,6 +130,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         signer: Arc::new(signer),
         issuer: format!("{public_url}/fapi").into(),
         oversized_warned: Arc::default(),
+        password_permits: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )),
     };
     let key_line = match &minted {
         Some(key) => format!("{key}   (shown once; stored hashed)"),

@@ -322,3 +322,158 @@ async fn sign_up_me_and_tokens_keep_the_tier_rules() {
     );
     assert_eq!(session["status"], "removed");
 }
+
+#[tokio::test]
+async fn password_sign_in_rotates_the_client_and_locks_after_repeated_failures() {
+    let server = Server::start();
+    let user = bapi(&server, reqwest::Method::POST, "/users",
+        Some(json!({"email_address": ["grace@example.com"], "username": "grace", "password": "right password"}))).await;
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    let mut browser = Browser::new(&server);
+
+    let (status, err, _) = browser
+        .send(
+            "POST",
+            "/client/sign_ins",
+            &[
+                ("strategy", "password"),
+                ("identifier", "nobody@example.com"),
+                ("password", "whatever1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, err["errors"][0]["code"].as_str()),
+        (422, Some("form_identifier_not_found"))
+    );
+    let (status, err, _) = browser
+        .send(
+            "POST",
+            "/client/sign_ins",
+            &[
+                ("strategy", "password"),
+                ("identifier", "grace@example.com"),
+                ("password", "wrong password"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, err["errors"][0]["code"].as_str()),
+        (422, Some("form_password_incorrect"))
+    );
+    let after_wrong = bapi(
+        &server,
+        reqwest::Method::GET,
+        &format!("/users/{user_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(after_wrong["verification_attempts_remaining"], 99);
+
+    // Two steps: identifier, then the password. The client's secret rotates on success.
+    let (status, created, _) = browser
+        .send("POST", "/client/sign_ins", &[("identifier", "GRACE")])
+        .await;
+    assert_eq!(
+        (status, created["response"]["status"].as_str()),
+        (200, Some("needs_first_factor")),
+        "{created}"
+    );
+    let attempt = created["response"]["id"].as_str().unwrap().to_owned();
+    let before = browser.cookie.clone();
+    let (status, done, _) = browser
+        .send(
+            "POST",
+            &format!("/client/sign_ins/{attempt}/attempt_first_factor"),
+            &[("strategy", "password"), ("password", "right password")],
+        )
+        .await;
+    assert_eq!(
+        (status, done["response"]["status"].as_str()),
+        (200, Some("complete")),
+        "{done}"
+    );
+    assert_ne!(
+        browser.cookie, before,
+        "no session fixation: the cookie rotates on sign-in"
+    );
+    let session_id = done["response"]["created_session_id"].as_str().unwrap();
+    assert_eq!(done["client"]["last_active_session_id"], session_id);
+    let (status, me, _) = browser.send("GET", "/me", &[]).await;
+    assert_eq!(
+        (status, me["response"]["id"].as_str()),
+        (200, Some(user_id.as_str()))
+    );
+    let signed_in = bapi(
+        &server,
+        reqwest::Method::GET,
+        &format!("/users/{user_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        signed_in["verification_attempts_remaining"], 100,
+        "success resets the count"
+    );
+    assert!(signed_in["last_sign_in_at"].is_i64());
+
+    // Repeated wrong passwords lock the account (Clerk's default: 100 attempts, one hour).
+    let mut attacker = Browser::new(&server);
+    for _ in 0..100 {
+        let (status, _, _) = attacker
+            .send(
+                "POST",
+                "/client/sign_ins",
+                &[
+                    ("strategy", "password"),
+                    ("identifier", "grace"),
+                    ("password", "guess guess"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 422);
+    }
+    let locked = bapi(
+        &server,
+        reqwest::Method::GET,
+        &format!("/users/{user_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(locked["locked"], true);
+    assert!(locked["lockout_expires_in_seconds"].as_i64().unwrap() > 3500);
+    let (status, err, _) = attacker
+        .send(
+            "POST",
+            "/client/sign_ins",
+            &[
+                ("strategy", "password"),
+                ("identifier", "grace"),
+                ("password", "right password"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, err["errors"][0]["code"].as_str()),
+        (403, Some("user_locked"))
+    );
+    bapi(
+        &server,
+        reqwest::Method::POST,
+        &format!("/users/{user_id}/unlock"),
+        None,
+    )
+    .await;
+    let (status, _, _) = attacker
+        .send(
+            "POST",
+            "/client/sign_ins",
+            &[
+                ("strategy", "password"),
+                ("identifier", "grace"),
+                ("password", "right password"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+}
