@@ -29,6 +29,8 @@ pub struct AppState {
     pub signer: Arc<Signer>,
     /// `iss` of every token: the Frontend API URL.
     pub issuer: Arc<str>,
+    /// Origins allowed to call the Frontend API cross-origin.
+    pub allowed_origins: Arc<Vec<String>>,
     /// Bounds concurrent password hashing and checking, so a flood of sign-ins queues instead of
     /// starving the blocking pool and the rest of the server.
     pub password_permits: Arc<tokio::sync::Semaphore>,
@@ -209,6 +211,10 @@ pub fn router(state: AppState) -> Router {
         .nest_service(
             "/fapi/v1",
             tower::ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::fapi::cors,
+                ))
                 .layer(middleware::map_request(crate::fapi::override_method))
                 .service(crate::fapi::router(state.clone())),
         )

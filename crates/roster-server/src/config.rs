@@ -38,6 +38,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub log_format: Option<String>,
+    /// Origins allowed to call the Frontend API cross-origin (CORS with credentials).
+    pub allowed_origins: Option<Vec<String>>,
     /// Custom session claims, applied (replacing the stored ones) at start.
     pub session_token_claims: Option<toml::Table>,
 }
@@ -45,6 +47,7 @@ pub struct FileConfig {
 /// The layers above the file, as given by environment or flags (clap merges those two).
 #[derive(Debug, Default)]
 pub struct Overrides {
+    pub allowed_origins: Option<Vec<String>>,
     pub listen: Option<String>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
@@ -71,6 +74,8 @@ pub struct Config {
     /// A secret key made valid for the instance (for scripted setups and tests).
     pub secret_key: Option<Secret>,
     pub log_format: LogFormat,
+    /// Origins allowed to call the Frontend API from another origin.
+    pub allowed_origins: Vec<String>,
     /// Custom session claims from the config file, as JSON.
     pub session_token_claims: Option<serde_json::Value>,
 }
@@ -135,6 +140,14 @@ impl Config {
             database_url,
             secret_key,
             log_format,
+            allowed_origins: over
+                .allowed_origins
+                .or(file.allowed_origins)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
             session_token_claims: file
                 .session_token_claims
                 .map(serde_json::to_value)

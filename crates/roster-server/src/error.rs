@@ -41,6 +41,8 @@ pub enum ApiError {
     UserCannotSignIn(&'static str),
     #[error(transparent)]
     Claims(#[from] roster_domain::claims::ClaimsError),
+    #[error("origin not allowed")]
+    OriginInvalid,
     #[error("identifier not found")]
     IdentifierNotFound,
     #[error("no signed-in client or session")]
@@ -304,6 +306,13 @@ impl ApiError {
                 };
                 wire(UNPROCESSABLE, "form_param_value_invalid", "is invalid", message, Some("claims".into()))
             }
+            A::OriginInvalid => wire(
+                StatusCode::FORBIDDEN,
+                "origin_invalid",
+                "Invalid origin",
+                "This request's Origin is not one of the instance's allowed origins.",
+                None,
+            ),
             A::IdentifierNotFound => wire(
                 UNPROCESSABLE,
                 "form_identifier_not_found",

@@ -47,6 +47,72 @@ pub async fn override_method(mut req: Request) -> Request {
     req
 }
 
+/// CORS for configured origins: credentials allowed, the exact origin echoed (never `*`), and
+/// the headers native clients read exposed. A cookie-authenticated write from an origin that is
+/// not allowed is refused when origins are configured (a same-origin proxy sends none or its own).
+pub async fn cors(
+    State(state): State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = origin(req.headers());
+    let allowed = origin
+        .as_ref()
+        .filter(|o| state.allowed_origins.iter().any(|a| a == *o))
+        .cloned();
+    if req.method() == axum::http::Method::OPTIONS {
+        let mut resp = axum::http::StatusCode::NO_CONTENT.into_response();
+        if let Some(o) = &allowed {
+            add_cors_headers(resp.headers_mut(), o);
+            let h = resp.headers_mut();
+            h.insert(
+                "access-control-allow-methods",
+                HeaderValue::from_static("GET, POST, PATCH, PUT, DELETE"),
+            );
+            h.insert(
+                "access-control-allow-headers",
+                HeaderValue::from_static("authorization, content-type, x-mobile"),
+            );
+            h.insert("access-control-max-age", HeaderValue::from_static("600"));
+        }
+        return resp;
+    }
+    let is_write = req.method() != axum::http::Method::GET;
+    let cross_origin_refused = is_write
+        && !state.allowed_origins.is_empty()
+        && req.headers().contains_key(COOKIE)
+        && origin.is_some()
+        && allowed.is_none()
+        && !same_origin(&state, origin.as_deref());
+    if cross_origin_refused {
+        return ApiError::OriginInvalid.into_response();
+    }
+    let mut resp = next.run(req).await;
+    if let Some(o) = &allowed {
+        add_cors_headers(resp.headers_mut(), o);
+    }
+    resp
+}
+
+fn same_origin(state: &AppState, origin: Option<&str>) -> bool {
+    origin.is_some_and(|o| state.issuer.starts_with(o))
+}
+
+fn add_cors_headers(headers: &mut HeaderMap, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        headers.insert("access-control-allow-origin", v);
+    }
+    headers.insert(
+        "access-control-allow-credentials",
+        HeaderValue::from_static("true"),
+    );
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("authorization"),
+    );
+    headers.insert("vary", HeaderValue::from_static("origin"));
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/environment", get(environment).patch(environment))

@@ -130,6 +130,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         signer: Arc::new(signer),
         issuer: format!("{public_url}/fapi").into(),
         oversized_warned: Arc::default(),
+        allowed_origins: Arc::new(config.allowed_origins.clone()),
         password_permits: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism()
                 .map(|n| n.get())

@@ -49,6 +49,9 @@ enum Command {
         /// The URL clients reach Roster at, if not the listen address (e.g. behind a proxy).
         #[arg(long, env = "ROSTER_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Origins (e.g. http://localhost:3000) allowed to call the Frontend API cross-origin.
+        #[arg(long, env = "ROSTER_ALLOWED_ORIGINS", value_delimiter = ',')]
+        allowed_origins: Option<Vec<String>>,
         #[command(flatten)]
         storage: StorageArgs,
         /// A secret key to accept for this instance, for scripted setups and tests.
@@ -151,6 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve {
             listen,
             public_url,
+            allowed_origins,
             storage,
             secret_key,
             secret_key_file,
@@ -159,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(
                 cli.config.as_deref(),
                 Overrides {
+                    allowed_origins,
                     listen,
                     public_url,
                     data_dir: storage.data_dir,

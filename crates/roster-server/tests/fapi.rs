@@ -477,3 +477,72 @@ async fn password_sign_in_rotates_the_client_and_locks_after_repeated_failures()
         .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn cors_allows_configured_origins_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        dir.path(),
+        &[(
+            "ROSTER_ALLOWED_ORIGINS",
+            "http://localhost:3000, http://app.test",
+        )],
+    );
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}/fapi/v1{p}", server.url);
+
+    let pre = http
+        .request(reqwest::Method::OPTIONS, url("/client/sign_ups"))
+        .header("Origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    assert_eq!(pre.headers()["access-control-allow-origin"], ORIGIN);
+    assert_eq!(pre.headers()["access-control-allow-credentials"], "true");
+    let env = http
+        .get(url("/environment"))
+        .header("Origin", "http://app.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        env.headers()["access-control-allow-origin"],
+        "http://app.test"
+    );
+    let other = http
+        .get(url("/environment"))
+        .header("Origin", "http://evil.test")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    // A cookie-authenticated write from an origin that is not allowed is refused outright.
+    let mut browser = Browser::new(&server);
+    let (status, _, _) = browser
+        .send(
+            "POST",
+            "/client/sign_ups",
+            &[
+                ("email_address", "c@example.com"),
+                ("password", "long enough pw"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let cookie = browser.cookie.clone().unwrap();
+    let forged = http
+        .post(url("/me/metadata?_method=PATCH"))
+        .header("Origin", "http://evil.test")
+        .header("Cookie", format!("__client={cookie}"))
+        .form(&[("unsafe_metadata", "{\"pwned\":true}")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let body: Value = forged.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "origin_invalid");
+    let users = bapi(&server, reqwest::Method::GET, "/users", None).await;
+    assert_eq!(users[0]["unsafe_metadata"], json!({}), "nothing changed");
+}
