@@ -41,6 +41,8 @@ pub enum ApiError {
     UserCannotSignIn(&'static str),
     #[error(transparent)]
     Claims(#[from] roster_domain::claims::ClaimsError),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     #[error("origin not allowed")]
     OriginInvalid,
     #[error("identifier not found")]
@@ -306,6 +308,13 @@ impl ApiError {
                 };
                 wire(UNPROCESSABLE, "form_param_value_invalid", "is invalid", message, Some("claims".into()))
             }
+            A::Forbidden(why) => wire(
+                StatusCode::FORBIDDEN,
+                "authorization_invalid",
+                "Unauthorized request",
+                *why,
+                None,
+            ),
             A::OriginInvalid => wire(
                 StatusCode::FORBIDDEN,
                 "origin_invalid",

@@ -137,7 +137,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/client/sessions/{id}/end", post(end_session))
         .route("/client/sessions/{id}/remove", post(remove_session))
-        .route("/me", get(me).patch(update_me))
+        .route("/me", get(me).patch(update_me).delete(delete_me))
         .route("/me/metadata", axum::routing::patch(merge_me_metadata))
         .with_state(state)
 }
@@ -1151,4 +1151,31 @@ async fn attempt_first_factor(
     state.store.put_client(&client).await?;
     let issued = outcome?;
     sign_in_response(&state, &client, issued, &headers).await
+}
+
+/// `DELETE /v1/me`: self-deletion, when the user's `delete_self_enabled` allows it.
+async fn delete_me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req_uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    let (mut client, session) = signed_in(&state, &headers, req_uri.query()).await?;
+    let user = state
+        .store
+        .get_user(&session.user_id)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    if !user.delete_self_enabled {
+        return Err(ApiError::Forbidden(
+            "Deleting your own account is disabled for this user.",
+        ));
+    }
+    let now = now_ms();
+    state.store.delete_user(&user.id).await?;
+    state.store.revoke_user_sessions(&user.id, now).await?;
+    client.last_active_session_id = None;
+    client.updated_at = now;
+    state.store.put_client(&client).await?;
+    let body = json!({"object": "user", "id": user.id, "deleted": true});
+    respond(&state, body, Some(&client), Issued(None), &headers).await
 }

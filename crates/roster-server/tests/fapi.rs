@@ -295,6 +295,17 @@ async fn sign_up_me_and_tokens_keep_the_tier_rules() {
         (Some("token"), Some(ORIGIN))
     );
 
+    // A user whose self-deletion is disabled cannot delete themself from the frontend.
+    bapi(
+        &server,
+        reqwest::Method::PATCH,
+        &format!("/users/{user_id}"),
+        Some(json!({"delete_self_enabled": false})),
+    )
+    .await;
+    let (status, _, _) = browser.send("DELETE", "/me", &[]).await;
+    assert_eq!(status, 403);
+
     // Sign-out removes the sessions and rotates the client; the old cookie value is worthless.
     let before = browser.cookie.clone();
     let (status, out, _) = browser.send("DELETE", "/client/sessions", &[]).await;
@@ -476,6 +487,14 @@ async fn password_sign_in_rotates_the_client_and_locks_after_repeated_failures()
         )
         .await;
     assert_eq!(status, 200);
+    let (status, deleted, _) = attacker.send("DELETE", "/me", &[]).await;
+    assert_eq!(
+        (status, deleted["response"]["deleted"].as_bool()),
+        (200, Some(true)),
+        "{deleted}"
+    );
+    let (status, _, _) = attacker.send("GET", "/me", &[]).await;
+    assert_eq!(status, 401);
 }
 
 #[tokio::test]
