@@ -71,7 +71,8 @@ pub async fn ensure_instance(store: &Arc<dyn Store>) -> anyhow::Result<(Instance
     let candidate = Instance {
         publishable_key: format!(
             "pk_test_{}",
-            base64::engine::general_purpose::STANDARD.encode(frontend_host)
+            // Clerk strips the base64 padding when it builds keys.
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(frontend_host)
         ),
         id,
         created_at: now,
