@@ -565,3 +565,100 @@ async fn cors_allows_configured_origins_only() {
     let users = bapi(&server, reqwest::Method::GET, "/users", None).await;
     assert_eq!(users[0]["unsafe_metadata"], json!({}), "nothing changed");
 }
+
+#[tokio::test]
+async fn native_clients_two_step_sign_up_and_banned_users() {
+    let server = Server::start();
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}/fapi/v1{p}", server.url);
+
+    // A native client: no cookies; the client value travels in Authorization, both ways.
+    let resp = http
+        .post(url("/client/sign_ups?_is_native=1"))
+        .form(&[
+            ("email_address", "native@example.com"),
+            ("unsafe_metadata", "{\"step\":1}"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let auth = resp.headers()["authorization"].to_str().unwrap().to_owned();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["response"]["status"], "missing_requirements");
+    assert_eq!(body["response"]["missing_fields"], json!(["password"]));
+    let sign_up = body["response"]["id"].as_str().unwrap().to_owned();
+
+    // Completing the sign-up with PATCH creates the user, with the replaced unsafe metadata.
+    let resp = http
+        .post(url(&format!("/client/sign_ups/{sign_up}?_method=PATCH")))
+        .header("Authorization", &auth)
+        .form(&[
+            ("password", "native password"),
+            ("unsafe_metadata", "{\"step\":2}"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let rotated = resp.headers()["authorization"].to_str().unwrap().to_owned();
+    assert_ne!(rotated, auth, "a new session rotates the client secret");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["response"]["status"], "complete");
+    let user_id = body["response"]["created_user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Expo stores the whole header value; a bare value (no "Bearer ") works too.
+    for value in [
+        rotated.clone(),
+        rotated.trim_start_matches("Bearer ").to_owned(),
+    ] {
+        let me: Value = http
+            .get(url("/me"))
+            .header("Authorization", value)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["response"]["unsafe_metadata"], json!({"step": 2}));
+    }
+    let old = http
+        .get(url("/me"))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 401, "the pre-rotation value is worthless");
+
+    // A banned user cannot sign in.
+    bapi(
+        &server,
+        reqwest::Method::POST,
+        &format!("/users/{user_id}/ban"),
+        None,
+    )
+    .await;
+    let resp = http
+        .post(url("/client/sign_ins"))
+        .form(&[
+            ("strategy", "password"),
+            ("identifier", "native@example.com"),
+            ("password", "native password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["errors"][0]["code"], "user_banned");
+    let me = http
+        .get(url("/me"))
+        .header("Authorization", &rotated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401, "banning revoked the session");
+}
