@@ -181,22 +181,31 @@ before(async () => {
   context.setDefaultTimeout(STEP_TIMEOUT_MS);
   const appOrigin = new URL(app.url).origin;
   // Nothing may leave the app's origin: no Clerk-hosted script, no telemetry.
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (new URL(url).origin === appOrigin) return route.continue();
-    outside.push(url);
-    return route.abort('blockedbyclient');
+  await context.route('**/*', async (route) => {
+    const req = route.request();
+    const url = req.url();
+    if (new URL(url).origin !== appOrigin) {
+      outside.push(url);
+      return route.abort('blockedbyclient');
+    }
+    if (!url.includes('/__clerk/')) return route.continue();
+    // Frontend API traffic is fetched here and handed to the page, so every body is read before
+    // the page sees it: no navigation can make one unreadable.
+    const entry = { method: req.method(), url, postData: req.postData(), status: 0, body: '' };
+    fapi.push(entry);
+    try {
+      const response = await route.fetch();
+      entry.status = response.status();
+      entry.body = await response.text();
+      return route.fulfill({ response, body: entry.body });
+    } catch (e) {
+      entry.body = `<unreadable: ${e.message}>`;
+      return route.abort('failed');
+    }
   });
   page = await context.newPage();
   page.on('console', (m) => ['error', 'warning'].includes(m.type()) && consoleErrors.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
-  page.on('response', (res) => {
-    const req = res.request();
-    if (!req.url().includes('/__clerk/')) return;
-    const entry = { method: req.method(), url: req.url(), postData: req.postData(), status: res.status(), body: '' };
-    fapi.push(entry);
-    pending.push(res.text().then((b) => (entry.body = b), (e) => (entry.body = `<unreadable: ${e.message}>`)));
-  });
 }, { timeout: 60_000 });
 
 after(async () => {
