@@ -16,12 +16,16 @@
 //! This crate depends on the wire types (`roster-proto`) only, never on the server.
 
 mod error;
+mod sessions;
 mod users;
+mod verify;
 
 use std::time::Duration;
 
 pub use error::{ApiFailure, Error};
+pub use sessions::{Sessions, Tokens};
 pub use users::{CreateUser, ListUsers, MetadataUpdate, User, Users};
+pub use verify::{SessionClaims, Verifier, VerifyError};
 
 /// How the client talks to Roster: base URL, secret key, timeouts and retries.
 #[derive(Clone)]
@@ -78,6 +82,21 @@ impl Client {
     /// User and metadata operations.
     pub fn users(&self) -> Users<'_> {
         Users { client: self }
+    }
+
+    /// Sessions and their tokens.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions { client: self }
+    }
+
+    /// JWT templates, custom session claims and the JWKS.
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens { client: self }
+    }
+
+    /// A token verifier that fetches and caches this instance's JWKS.
+    pub fn verifier(&self) -> Verifier {
+        Verifier::from_client(self.clone())
     }
 
     pub(crate) async fn send<T: serde::de::DeserializeOwned>(

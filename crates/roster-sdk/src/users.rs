@@ -146,8 +146,9 @@ pub struct Users<'a> {
     pub(crate) client: &'a Client,
 }
 
-fn path(id: &str, suffix: &str) -> String {
-    let encoded: String = id
+/// Percent-encodes a path segment.
+pub(crate) fn encode(segment: &str) -> String {
+    segment
         .bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
@@ -156,8 +157,11 @@ fn path(id: &str, suffix: &str) -> String {
                 format!("%{b:02X}")
             }
         })
-        .collect();
-    format!("/users/{encoded}{suffix}")
+        .collect()
+}
+
+fn path(id: &str, suffix: &str) -> String {
+    format!("/users/{}{suffix}", encode(id))
 }
 
 impl Users<'_> {

@@ -172,3 +172,141 @@ async fn errors_are_typed() {
         "two backoffs of 100 and 200 ms"
     );
 }
+
+#[derive(Debug, Clone, Deserialize)]
+struct AppClaims {
+    role: Option<String>,
+}
+
+#[tokio::test]
+async fn sessions_tokens_and_networkless_verification() {
+    use roster_sdk::VerifyError;
+    let server = Server::start();
+    let roster = Client::new(&server.url, &server.secret_key)
+        .unwrap()
+        .with_max_retries(0);
+    let user = roster
+        .users()
+        .create(&CreateUser {
+            first_name: Some("Ada".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    roster
+        .users()
+        .update_metadata(
+            &user.id,
+            &MetadataUpdate::default()
+                .public(Role {
+                    role: Some("admin".into()),
+                })
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let claims = roster
+        .tokens()
+        .set_session_claims(&serde_json::json!({"role": "{{user.public_metadata.role}}"}))
+        .await
+        .unwrap();
+    assert!(claims.sample_token_bytes.is_some());
+
+    let session = roster.sessions().create(&user.id).await.unwrap();
+    assert_eq!(
+        roster
+            .sessions()
+            .list_for_user(&user.id, 10, 0)
+            .await
+            .unwrap()
+            .total_count,
+        1
+    );
+    let token = roster
+        .sessions()
+        .token(&session.id, None, None)
+        .await
+        .unwrap();
+
+    // The verifier fetches the JWKS once, then verifies locally.
+    let verifier = roster.verifier();
+    let verified = verifier.verify::<AppClaims>(&token).await.unwrap();
+    assert_eq!(
+        (verified.sub.as_str(), verified.sid.as_deref()),
+        (user.id.as_str(), Some(session.id.as_str()))
+    );
+    assert_eq!(verified.custom.role.as_deref(), Some("admin"));
+
+    // Keys given up front: no network at all.
+    let jwks = roster.tokens().jwks().await.unwrap();
+    let offline = roster_sdk::Verifier::from_jwks(&jwks);
+    assert!(offline.verify::<AppClaims>(&token).await.is_ok());
+    let empty = roster_sdk::Verifier::from_jwks(&roster_proto::JwksJson { keys: vec![] });
+    assert!(matches!(
+        empty.verify::<AppClaims>(&token).await,
+        Err(VerifyError::UnknownKey(_))
+    ));
+
+    // Tampering, authorized parties.
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(&engine.decode(&parts[1]).unwrap()).unwrap();
+    payload["role"] = serde_json::json!("owner");
+    parts[1] = engine.encode(serde_json::to_vec(&payload).unwrap());
+    assert!(matches!(
+        offline.verify::<AppClaims>(&parts.join(".")).await,
+        Err(VerifyError::Signature)
+    ));
+    let strict =
+        roster_sdk::Verifier::from_jwks(&jwks).with_authorized_parties(["http://localhost:3000"]);
+    assert!(matches!(
+        strict.verify::<AppClaims>(&token).await,
+        Err(VerifyError::UnauthorizedParty(None))
+    ));
+    assert!(matches!(
+        offline.verify::<AppClaims>("not.a.jwt").await,
+        Err(VerifyError::Malformed(_))
+    ));
+
+    // Template tokens, and revocation.
+    let template = roster
+        .tokens()
+        .create_template(
+            "app",
+            &serde_json::json!({"r": "{{user.public_metadata.role}}"}),
+            Some(120),
+        )
+        .await
+        .unwrap();
+    let templated = roster
+        .sessions()
+        .token(&session.id, Some("app"), None)
+        .await
+        .unwrap();
+    let claims = offline
+        .verify::<serde_json::Map<String, serde_json::Value>>(&templated)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            claims.sid,
+            claims.custom["r"].as_str(),
+            claims.exp - claims.iat
+        ),
+        (None, Some("admin"), 120)
+    );
+    assert_eq!(roster.tokens().templates().await.unwrap().total_count, 1);
+    roster.tokens().delete_template(&template.id).await.unwrap();
+    assert_eq!(
+        roster.sessions().revoke(&session.id).await.unwrap().status,
+        "revoked"
+    );
+    let refused = roster
+        .sessions()
+        .token(&session.id, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(404));
+}
