@@ -15,6 +15,8 @@
 //!
 //! This crate depends on the wire types (`roster-proto`) only, never on the server.
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod error;
 mod sessions;
 mod users;

@@ -310,3 +310,107 @@ async fn sessions_tokens_and_networkless_verification() {
         .unwrap_err();
     assert_eq!(refused.status(), Some(404));
 }
+
+#[tokio::test]
+async fn axum_extractor_reads_cookie_or_bearer_and_rejects_the_rest() {
+    use axum::extract::FromRef;
+    use axum::routing::get;
+    use roster_sdk::axum::{Auth, OptionalAuth};
+
+    #[derive(Clone)]
+    struct AppState {
+        verifier: roster_sdk::Verifier,
+    }
+    impl FromRef<AppState> for roster_sdk::Verifier {
+        fn from_ref(s: &AppState) -> Self {
+            s.verifier.clone()
+        }
+    }
+    // The seeds' route: the role from the session claims, without calling Roster.
+    async fn role(auth: Auth<AppClaims>) -> String {
+        format!(
+            "{}:{}",
+            auth.user_id,
+            auth.claims.custom.role.unwrap_or_default()
+        )
+    }
+    async fn maybe(OptionalAuth(auth): OptionalAuth) -> String {
+        auth.map(|a| a.user_id)
+            .unwrap_or_else(|| "anonymous".into())
+    }
+
+    let server = Server::start();
+    let roster = Client::new(&server.url, &server.secret_key)
+        .unwrap()
+        .with_max_retries(0);
+    let user = roster.users().create(&CreateUser::default()).await.unwrap();
+    roster
+        .users()
+        .update_metadata(
+            &user.id,
+            &MetadataUpdate::default()
+                .public(Role {
+                    role: Some("editor".into()),
+                })
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    roster
+        .tokens()
+        .set_session_claims(&serde_json::json!({"role": "{{user.public_metadata.role}}"}))
+        .await
+        .unwrap();
+    let session = roster.sessions().create(&user.id).await.unwrap();
+    let token = roster
+        .sessions()
+        .token(&session.id, None, None)
+        .await
+        .unwrap();
+
+    let app = axum::Router::new()
+        .route("/role", get(role))
+        .route("/maybe", get(maybe))
+        .with_state(AppState {
+            verifier: roster.verifier(),
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("http://{addr}{path}"));
+
+    let bearer = get("/role").bearer_auth(&token).send().await.unwrap();
+    assert_eq!(bearer.text().await.unwrap(), format!("{}:editor", user.id));
+    let cookie = get("/role")
+        .header("Cookie", format!("other=1; __session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cookie.status(), 200);
+    let none = get("/role").send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let body: serde_json::Value = none.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "authentication_invalid");
+    let forged = get("/role")
+        .bearer_auth(format!("{token}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    assert_eq!(
+        get("/maybe").send().await.unwrap().text().await.unwrap(),
+        "anonymous"
+    );
+    assert_eq!(
+        get("/maybe")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        user.id
+    );
+}
