@@ -414,3 +414,92 @@ async fn axum_extractor_reads_cookie_or_bearer_and_rejects_the_rest() {
         user.id
     );
 }
+
+#[tokio::test]
+async fn the_example_service_runs_the_seeds_backend_snippets() {
+    let server = Server::start();
+    let roster = Client::new(&server.url, &server.secret_key)
+        .unwrap()
+        .with_max_retries(0);
+    roster
+        .tokens()
+        .set_session_claims(&serde_json::json!({"role": "{{user.public_metadata.role}}"}))
+        .await
+        .unwrap();
+    let user = roster.users().create(&CreateUser::default()).await.unwrap();
+    let state = roster_example_axum::AppState {
+        verifier: roster.verifier(),
+        roster: roster.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, roster_example_axum::app(state)).await });
+    let http = reqwest::Client::new();
+    for (path, body) in [
+        (
+            "/updateStripe",
+            serde_json::json!({"userId": user.id, "stripeId": "cus_123"}),
+        ),
+        (
+            "/updateRole",
+            serde_json::json!({"userId": user.id, "role": "admin"}),
+        ),
+        (
+            "/updateBirthday",
+            serde_json::json!({"userId": user.id, "birthday": "1815-12-10"}),
+        ),
+    ] {
+        let resp = http
+            .post(format!("http://{addr}{path}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+    let stored = roster.users().get(&user.id).await.unwrap();
+    assert_eq!(
+        stored.private_metadata,
+        serde_json::json!({"stripeId": "cus_123"})
+    );
+    assert_eq!(stored.public_metadata, serde_json::json!({"role": "admin"}));
+    assert_eq!(
+        stored.unsafe_metadata,
+        serde_json::json!({"birthday": "1815-12-10"})
+    );
+    let missing = http
+        .post(format!("http://{addr}/updateRole"))
+        .json(&serde_json::json!({"userId": "user_nobody", "role": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let session = roster.sessions().create(&user.id).await.unwrap();
+    let token = roster
+        .sessions()
+        .token(&session.id, None, None)
+        .await
+        .unwrap();
+    let role: serde_json::Value = http
+        .get(format!("http://{addr}/role"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        role,
+        serde_json::json!({"userId": user.id, "role": "admin"})
+    );
+    assert_eq!(
+        http.get(format!("http://{addr}/role"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
