@@ -26,7 +26,7 @@ use std::time::Duration;
 
 pub use error::{ApiFailure, Error};
 pub use sessions::{Sessions, Tokens};
-pub use users::{CreateUser, ListUsers, MetadataUpdate, User, Users};
+pub use users::{CreateUser, ListUsers, MetadataUpdate, UpdateUser, User, Users};
 pub use verify::{SessionClaims, Verifier, VerifyError};
 
 /// How the client talks to Roster: base URL, secret key, timeouts and retries.

@@ -139,6 +139,42 @@ impl Tokens<'_> {
             .await
     }
 
+    /// One JWT template by id.
+    pub async fn template(&self, id: &str) -> Result<JwtTemplateJson, Error> {
+        self.client
+            .send(
+                Method::GET,
+                &format!("/jwt_templates/{}", crate::users::encode(id)),
+                &[],
+                None,
+            )
+            .await
+    }
+
+    /// Replaces a template's name, claims and lifetime (`name` and `claims` are required, as in
+    /// Clerk).
+    pub async fn update_template(
+        &self,
+        id: &str,
+        name: &str,
+        claims: &Value,
+        lifetime: Option<u32>,
+    ) -> Result<JwtTemplateJson, Error> {
+        let mut body = json!({ "name": name, "claims": claims });
+        if let Some(l) = lifetime {
+            body["lifetime"] = json!(l);
+        }
+        self.client
+            .send(
+                Method::PATCH,
+                &format!("/jwt_templates/{}", crate::users::encode(id)),
+                &[],
+                Some(&body),
+            )
+            .await
+    }
+
+    /// All JWT templates, newest first, with the total count.
     pub async fn templates(&self) -> Result<PageJson<JwtTemplateJson>, Error> {
         self.client
             .send(

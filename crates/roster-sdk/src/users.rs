@@ -99,16 +99,62 @@ impl MetadataUpdate {
     }
 }
 
-/// Filters and paging for `list` and `count`.
+/// `PATCH /v1/users/{id}`: fields to change (unset fields are left alone). Metadata is changed
+/// with [`Users::update_metadata`] or [`Users::replace_metadata`] instead.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UpdateUser {
+    /// New first name; `Some(None)` clears it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<Option<String>>,
+    /// New last name; `Some(None)` clears it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<Option<String>>,
+    /// New username; `Some(None)` removes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<Option<String>>,
+    /// New external id; `Some(None)` clears it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<Option<String>>,
+    /// A new password (at least 8 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// One of the user's verified email address ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_email_address_id: Option<String>,
+}
+
+/// Filters and paging for `list` and `count`. Different filters AND; the values of one OR.
 #[derive(Debug, Clone, Default)]
 pub struct ListUsers {
+    /// Exact email addresses (case-insensitive).
     pub email_address: Vec<String>,
+    /// Exact phone numbers (E.164).
+    pub phone_number: Vec<String>,
+    /// Exact usernames (case-insensitive).
     pub username: Vec<String>,
+    /// External ids; prefix `-` to exclude.
     pub external_id: Vec<String>,
+    /// User ids; prefix `-` to exclude.
     pub user_id: Vec<String>,
+    /// Substring of ids, identifiers and names.
     pub query: Option<String>,
+    /// Substring of an email address.
+    pub email_address_query: Option<String>,
+    /// Substring of the username.
+    pub username_query: Option<String>,
+    /// Substring of `first last`.
+    pub name_query: Option<String>,
+    /// Only banned (or only unbanned) users.
+    pub banned: Option<bool>,
+    /// Created before this unix time in ms.
+    pub created_at_before: Option<i64>,
+    /// Created after this unix time in ms.
+    pub created_at_after: Option<i64>,
+    /// `[+|-]field`, e.g. `-created_at` (the default) or `username`.
     pub order_by: Option<String>,
+    /// Page size, 1 to 500 (default 10).
     pub limit: Option<u32>,
+    /// Users to skip.
     pub offset: Option<u64>,
 }
 
@@ -117,14 +163,31 @@ impl ListUsers {
         let mut out = Vec::new();
         for (key, values) in [
             ("email_address", &self.email_address),
+            ("phone_number", &self.phone_number),
             ("username", &self.username),
             ("external_id", &self.external_id),
             ("user_id", &self.user_id),
         ] {
             out.extend(values.iter().map(|v| (key.to_owned(), v.clone())));
         }
-        if let Some(q) = &self.query {
-            out.push(("query".into(), q.clone()));
+        for (key, value) in [
+            ("query", &self.query),
+            ("email_address_query", &self.email_address_query),
+            ("username_query", &self.username_query),
+            ("name_query", &self.name_query),
+        ] {
+            if let Some(v) = value {
+                out.push((key.to_owned(), v.clone()));
+            }
+        }
+        if let Some(b) = self.banned {
+            out.push(("banned".into(), b.to_string()));
+        }
+        if let Some(t) = self.created_at_before {
+            out.push(("created_at_before".into(), t.to_string()));
+        }
+        if let Some(t) = self.created_at_after {
+            out.push(("created_at_after".into(), t.to_string()));
         }
         if paging {
             if let Some(o) = &self.order_by {
@@ -223,6 +286,14 @@ impl Users<'_> {
             .await
     }
 
+    /// Changes the fields given; metadata is untouched.
+    pub async fn update(&self, id: &str, update: &UpdateUser) -> Result<User, Error> {
+        self.client
+            .send(Method::PATCH, &path(id, ""), &[], Some(&to_value(update)?))
+            .await
+    }
+
+    /// Deletes the user (their sessions are revoked).
     pub async fn delete(&self, id: &str) -> Result<(), Error> {
         let _: DeletedObjectJson = self
             .client

@@ -503,3 +503,103 @@ async fn the_example_service_runs_the_seeds_backend_snippets() {
         401
     );
 }
+
+#[tokio::test]
+async fn update_filters_and_templates() {
+    use roster_sdk::UpdateUser;
+    let server = Server::start();
+    let roster = Client::new(&server.url, &server.secret_key)
+        .unwrap()
+        .with_max_retries(0);
+    let users = roster.users();
+    let ada = users
+        .create(&CreateUser {
+            email_address: vec!["ada@example.com".into()],
+            username: Some("ada_l".into()),
+            first_name: Some("Ada".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    users
+        .create(&CreateUser {
+            email_address: vec!["bob@example.com".into()],
+            first_name: Some("Bob".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let updated = users
+        .update(
+            &ada.id,
+            &UpdateUser {
+                last_name: Some(Some("Lovelace".into())),
+                username: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            updated.last_name.as_deref(),
+            updated.username.as_deref(),
+            updated.first_name.as_deref()
+        ),
+        (Some("Lovelace"), None, Some("Ada"))
+    );
+    let by_name = ListUsers {
+        name_query: Some("lovel".into()),
+        ..Default::default()
+    };
+    assert_eq!(users.list(&by_name).await.unwrap().len(), 1);
+    assert_eq!(
+        users
+            .count(&ListUsers {
+                email_address_query: Some("@example".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        2
+    );
+    users.ban(&ada.id).await.unwrap();
+    let banned = users
+        .list(&ListUsers {
+            banned: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        banned.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        vec![ada.id.as_str()]
+    );
+    assert_eq!(
+        users
+            .count(&ListUsers {
+                created_at_after: Some(ada.created_at - 1),
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        2
+    );
+    users.delete(&ada.id).await.unwrap();
+    assert_eq!(users.get(&ada.id).await.unwrap_err().status(), Some(404));
+
+    let tokens = roster.tokens();
+    let t = tokens
+        .create_template("one", &serde_json::json!({"a": 1}), None)
+        .await
+        .unwrap();
+    assert_eq!(tokens.template(&t.id).await.unwrap().name, "one");
+    let changed = tokens
+        .update_template(&t.id, "uno", &serde_json::json!({"b": 2}), Some(90))
+        .await
+        .unwrap();
+    assert_eq!(
+        (changed.name.as_str(), changed.lifetime, &changed.claims),
+        ("uno", 90, &serde_json::json!({"b": 2}))
+    );
+}
