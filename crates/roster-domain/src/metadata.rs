@@ -330,6 +330,20 @@ mod tests {
         })
     }
 
+    /// Objects only, so properties about object patches never reject their inputs (a
+    /// `prop_assume!` on `arb_json` rejects most cases and aborts the run at random).
+    fn arb_object() -> impl Strategy<Value = Value> {
+        prop::collection::btree_map("[a-d]", arb_json(), 0..4)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    fn strip_object_nulls(v: &mut Value) {
+        if let Value::Object(m) = v {
+            m.retain(|_, c| !c.is_null());
+            m.values_mut().for_each(strip_object_nulls);
+        }
+    }
+
     fn contains_null_in_objects(v: &Value) -> bool {
         match v {
             Value::Object(m) => m
@@ -351,19 +365,18 @@ mod tests {
 
         #[test]
         fn merge_result_never_holds_null_members_from_an_object_patch(
-            target in arb_json(), patch in arb_json()
+            target in arb_json(), patch in arb_object()
         ) {
             // Nulls in the patch only ever delete; they are never stored. (Nulls inside arrays
-            // are values and stay.)
-            prop_assume!(patch.is_object() && !contains_null_in_objects(&target));
+            // are values and stay.) A stored target never holds object nulls, so strip them.
             let mut out = target.clone();
+            strip_object_nulls(&mut out);
             merge_patch(&mut out, &patch);
             prop_assert!(!contains_null_in_objects(&out));
         }
 
         #[test]
-        fn merging_into_empty_equals_patch_without_nulls(patch in arb_json()) {
-            prop_assume!(patch.is_object());
+        fn merging_into_empty_equals_patch_without_nulls(patch in arb_object()) {
             let mut out = json!({});
             merge_patch(&mut out, &patch);
             let mut again = json!({});
@@ -372,8 +385,7 @@ mod tests {
         }
 
         #[test]
-        fn keys_not_in_the_patch_are_untouched(target in arb_json(), patch in arb_json()) {
-            prop_assume!(target.is_object() && patch.is_object());
+        fn keys_not_in_the_patch_are_untouched(target in arb_object(), patch in arb_object()) {
             let mut out = target.clone();
             merge_patch(&mut out, &patch);
             let (Value::Object(t), Value::Object(p), Value::Object(o)) = (&target, &patch, &out)
