@@ -6,6 +6,7 @@
 //! SQL lives here and nowhere else.
 
 mod filter_sql;
+mod group_commit;
 pub mod postgres;
 pub mod sqlite;
 

@@ -1,6 +1,7 @@
 //! The embedded default: SQLite in WAL mode with `synchronous=FULL`, so every acknowledged write
-//! is on disk. One writer connection serialises writes (SQLite allows one writer anyway); a few
-//! reader connections serve reads concurrently.
+//! is on disk. One writer thread serialises writes (SQLite allows one writer anyway) and commits
+//! the writes that queue up together (see [`crate::group_commit`]); a few reader connections serve
+//! reads concurrently.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,12 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use roster_domain::query::{UserFilter, UserQuery};
 use roster_domain::{DomainError, User};
 
 use crate::filter_sql::{contains_pattern, Dialect, SqlFilter, SqlParam, TextField};
+use crate::group_commit::Writer;
 use crate::{
     name_text, search_text, session_where, status_of, Instance, SessionFilter, SigningKeyRecord,
     Store, StoreError, StoreResult, UserEdit,
@@ -77,7 +79,7 @@ fn fts_contains(f: &mut SqlFilter, field: TextField, needle: &str) -> String {
 }
 
 pub struct SqliteStore {
-    writer: Arc<Mutex<Connection>>,
+    writer: Writer,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: AtomicUsize,
 }
@@ -151,7 +153,7 @@ impl SqliteStore {
             .map(|_| open(path).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(SqliteStore {
-            writer: Arc::new(Mutex::new(writer)),
+            writer: Writer::start(writer)?,
             readers: Arc::new(readers),
             next_reader: AtomicUsize::new(0),
         })
@@ -159,15 +161,9 @@ impl SqliteStore {
 
     async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+        work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let writer = Arc::clone(&self.writer);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = writer.lock().map_err(internal)?;
-            work(&mut conn)
-        })
-        .await
-        .map_err(internal)?
+        self.writer.write(work).await
     }
 
     async fn read<T: Send + 'static>(
@@ -285,7 +281,7 @@ fn decode_user(doc: &str) -> StoreResult<User> {
 }
 
 /// Fails with `IdentifierTaken` when another user holds one of this user's unique identifiers.
-fn check_identifiers(tx: &Transaction<'_>, user: &User) -> StoreResult<()> {
+fn check_identifiers(tx: &Connection, user: &User) -> StoreResult<()> {
     let taken = |kind: &str, value: &str| -> StoreResult<bool> {
         Ok(tx
             .query_row(
@@ -344,7 +340,7 @@ fn joined<'a>(values: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Writes the user's row and identifiers (insert or replace).
-fn save_user(tx: &Transaction<'_>, user: &User) -> StoreResult<()> {
+fn save_user(tx: &Connection, user: &User) -> StoreResult<()> {
     let doc = serde_json::to_string(user).map_err(internal)?;
     tx.execute(
         "INSERT INTO users (id, created_at, updated_at, external_id, username, first_name, last_name,
@@ -456,10 +452,8 @@ impl Store for SqliteStore {
 
     async fn insert_user(&self, user: User) -> StoreResult<User> {
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            check_identifiers(&tx, &user)?;
-            save_user(&tx, &user)?;
-            tx.commit()?;
+            check_identifiers(conn, &user)?;
+            save_user(conn, &user)?;
             Ok(user)
         })
         .await
@@ -467,9 +461,8 @@ impl Store for SqliteStore {
 
     async fn insert_users(&self, users: Vec<User>) -> StoreResult<()> {
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for user in &users {
-                save_user(&tx, user).map_err(|e| match e {
+                save_user(conn, user).map_err(|e| match e {
                     StoreError::Internal(m) if m.contains("UNIQUE") => {
                         StoreError::Domain(DomainError::IdentifierTaken {
                             param: "email_address",
@@ -478,7 +471,6 @@ impl Store for SqliteStore {
                     other => other,
                 })?;
             }
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -499,17 +491,15 @@ impl Store for SqliteStore {
     async fn update_user(&self, id: &str, edit: UserEdit) -> StoreResult<Option<User>> {
         let id = id.to_owned();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let doc: Option<String> = tx
+            let doc: Option<String> = conn
                 .prepare_cached("SELECT doc FROM users WHERE id = ?1")?
                 .query_row([&id], |r| r.get(0))
                 .optional()?;
             let Some(doc) = doc else { return Ok(None) };
             let mut user = decode_user(&doc)?;
             edit(&mut user)?;
-            check_identifiers(&tx, &user)?;
-            save_user(&tx, &user)?;
-            tx.commit()?;
+            check_identifiers(conn, &user)?;
+            save_user(conn, &user)?;
             Ok(Some(user))
         })
         .await

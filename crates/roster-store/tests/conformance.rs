@@ -239,6 +239,87 @@ async fn concurrent_merges_lose_nothing() {
     }
 }
 
+/// Writes committed together (SQLite's group commit) still succeed or fail one by one: a refused
+/// write between accepted ones changes nothing, and the accepted ones all land.
+#[tokio::test]
+async fn refused_writes_amid_concurrent_ones_change_nothing() {
+    for b in backends().await {
+        let users: Vec<User> = (0..8)
+            .map(|n| user(n, &format!("u{n}@example.com"), None))
+            .collect();
+        for u in &users {
+            b.store.insert_user(u.clone()).await.unwrap();
+        }
+        let edits: Vec<_> = (0..64usize)
+            .map(|i| {
+                let store = Arc::clone(&b.store);
+                let id = users[i % 8].id.clone();
+                tokio::spawn(async move {
+                    let write = MetadataWrite {
+                        public: Some(json!({format!("k{i}"): i})),
+                        ..MetadataWrite::default()
+                    };
+                    let refuse = i % 2 == 1;
+                    store
+                        .update_user(
+                            &id,
+                            Box::new(move |u| {
+                                u.merge_metadata(&write, 1)?;
+                                if refuse {
+                                    u.first_name = Some("refused".into());
+                                    return Err(DomainError::MetadataTooLarge {
+                                        param: "public_metadata",
+                                    });
+                                }
+                                Ok(())
+                            }),
+                        )
+                        .await
+                        .map(|_| ())
+                })
+            })
+            .collect();
+        // Pairs of new users share an email: one of each pair gets it, the other is refused.
+        let inserts: Vec<_> = (0..32u32)
+            .map(|i| {
+                let store = Arc::clone(&b.store);
+                let u = user(100 + i, &format!("pair{}@example.com", i / 2), None);
+                tokio::spawn(async move { store.insert_user(u).await.map(|_| ()) })
+            })
+            .collect();
+        for (i, t) in edits.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap().is_ok(), i % 2 == 0, "{} edit {i}", b.name);
+        }
+        let mut inserted = 0;
+        for t in inserts {
+            match t.await.unwrap() {
+                Ok(()) => inserted += 1,
+                Err(e) => assert_eq!(taken(Err::<(), _>(e)), Some("email_address")),
+            }
+        }
+        assert_eq!(inserted, 16, "{}", b.name);
+        for (n, u) in users.iter().enumerate() {
+            let got = b.store.get_user(&u.id).await.unwrap().unwrap();
+            let mut keys: Vec<String> = got
+                .public_metadata
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            keys.sort();
+            let mut want: Vec<String> = (0..64)
+                .filter(|i| i % 8 == n && i % 2 == 0)
+                .map(|i| format!("k{i}"))
+                .chain(["alpha", "n", "zeta"].map(String::from))
+                .collect();
+            want.sort();
+            assert_eq!(keys, want, "{} user {n}", b.name);
+            assert_eq!(got.first_name, u.first_name, "{}", b.name);
+        }
+    }
+}
+
 /// A dataset both backends must answer identically.
 async fn seeded(b: &Backend) -> Vec<User> {
     let mut users = Vec::new();
