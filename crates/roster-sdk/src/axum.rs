@@ -1,20 +1,47 @@
 //! axum integration (feature `axum`): extract the signed-in user from the session token.
 //!
 //! Put a [`Verifier`] in your state (implementing `FromRef`), then take [`Auth`] in handlers to
-//! require a valid token (401 otherwise), or [`OptionalAuth`] to accept anonymous requests.
+//! require a valid token (401 otherwise), or `Option<Auth>` / [`OptionalAuth`] to also accept
+//! anonymous requests. The token is read from `Authorization: Bearer …`, else from the
+//! `__session` cookie that Clerk's frontend SDKs set (see [`session_token`]).
 //!
-//! ```no_run
-//! use axum::{extract::FromRef, routing::get, Router};
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # if std::env::var("ROSTER_API_URL").is_err() { return Ok(()) }
+//! use axum::{body::Body, extract::FromRef, http::Request, routing::get, Router};
 //! use roster_sdk::axum::Auth;
+//! use roster_sdk::{Client, CreateUser, Verifier};
+//! use tower::ServiceExt; // for `oneshot`, to call the router without a socket
 //!
 //! #[derive(Clone, FromRef)]
-//! struct AppState { verifier: roster_sdk::Verifier }
+//! struct AppState {
+//!     verifier: Verifier,
+//! }
 //!
-//! async fn whoami(auth: Auth) -> String { auth.user_id }
+//! async fn whoami(auth: Auth) -> String {
+//!     auth.user_id
+//! }
 //!
-//! # fn app(verifier: roster_sdk::Verifier) -> Router {
-//! Router::new().route("/whoami", get(whoami)).with_state(AppState { verifier })
-//! # }
+//! let roster = Client::from_env()?;
+//! let app = Router::new()
+//!     .route("/whoami", get(whoami))
+//!     .with_state(AppState { verifier: roster.verifier() });
+//!
+//! // A signed-in user's token, as a browser would send it.
+//! let user = roster.users().create(&CreateUser::default()).await?;
+//! let session = roster.sessions().create(&user.id).await?;
+//! let token = roster.sessions().token(&session.id, None, None).await?;
+//!
+//! let request = Request::get("/whoami").header("cookie", format!("__session={token}"));
+//! let response = app.clone().oneshot(request.body(Body::empty())?).await?;
+//! assert_eq!(response.status(), 200);
+//! let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+//! assert_eq!(body, user.id.as_bytes());
+//!
+//! let anonymous = app.oneshot(Request::get("/whoami").body(Body::empty())?).await?;
+//! assert_eq!(anonymous.status(), 401);
+//! # roster.users().delete(&user.id).await?;
+//! # Ok(()) }
 //! ```
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
@@ -28,15 +55,23 @@ use serde_json::{json, Map, Value};
 
 use crate::{SessionClaims, Verifier};
 
-/// The signed-in user of a request, from a verified session token.
+/// The signed-in user of a request, from a verified session token; `C` receives the custom
+/// claims (see [`SessionClaims`]).
+///
+/// As an extractor it rejects requests without a valid token with [`Unauthenticated`] (401).
+/// `Option<Auth<C>>` gives `None` instead, as does [`OptionalAuth`].
 #[derive(Debug, Clone)]
 pub struct Auth<C = Map<String, Value>> {
+    /// The user id (`sub`).
     pub user_id: String,
+    /// The session id (`sid`); `None` for JWT-template tokens.
     pub session_id: Option<String>,
+    /// All the token's claims.
     pub claims: SessionClaims<C>,
 }
 
-/// A request without a valid session token: 401 in Clerk's error envelope.
+/// The rejection of [`Auth`]: 401 with Clerk's error envelope, code `authentication_invalid`,
+/// and why in `long_message` (no token, or the [`VerifyError`](crate::VerifyError) message).
 #[derive(Debug)]
 pub struct Unauthenticated(pub String);
 
@@ -118,7 +153,39 @@ where
     }
 }
 
-/// Accepts anonymous requests: `OptionalAuth(None)` without a valid token.
+/// Accepts anonymous requests: `OptionalAuth(None)` without a valid token, never a rejection.
+/// The same as `Option<Auth<C>>`, for those who prefer a named type.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use axum::{body::Body, extract::FromRef, http::Request, routing::get, Router};
+/// use roster_sdk::axum::OptionalAuth;
+/// use roster_sdk::Verifier;
+/// use tower::ServiceExt;
+///
+/// #[derive(Clone, FromRef)]
+/// struct AppState {
+///     verifier: Verifier,
+/// }
+///
+/// async fn greet(OptionalAuth(auth): OptionalAuth) -> String {
+///     match auth {
+///         Some(auth) => format!("hello {}", auth.user_id),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+///
+/// // No keys at all: no token can verify, so every request is anonymous.
+/// let verifier = Verifier::from_jwks(&serde_json::from_str(r#"{"keys":[]}"#)?);
+/// let app = Router::new().route("/", get(greet)).with_state(AppState { verifier });
+///
+/// let request = Request::get("/").header("authorization", "Bearer not.a.token");
+/// let response = app.oneshot(request.body(Body::empty())?).await?;
+/// assert_eq!(response.status(), 200);
+/// let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+/// assert_eq!(body, "hello stranger");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct OptionalAuth<C = Map<String, Value>>(pub Option<Auth<C>>);
 

@@ -2,33 +2,108 @@
 
 use roster_proto::ErrorEnvelope;
 
-/// An error answer from Roster, with everything its envelope and headers said.
+/// An error answer from Roster: the first error of Clerk's envelope
+/// (`{"errors":[…],"clerk_trace_id":…}`) plus the status and `Retry-After` header.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), roster_sdk::Error> {
+/// # if std::env::var("ROSTER_API_URL").is_err() { return Ok(()) }
+/// use roster_sdk::{Client, CreateUser, Error, MetadataUpdate};
+///
+/// let roster = Client::from_env()?;
+/// let user = roster.users().create(&CreateUser::default()).await?;
+///
+/// // Each metadata tier holds at most 8 KB.
+/// let too_big = MetadataUpdate::default().private(serde_json::json!({ "notes": "x".repeat(9000) }))?;
+/// match roster.users().update_metadata(&user.id, &too_big).await {
+///     Err(Error::Api(failure)) => {
+///         assert_eq!(failure.status, 422);
+///         assert_eq!(failure.code, "form_param_exceeds_allowed_size");
+///         assert_eq!(failure.param_name.as_deref(), Some("private_metadata"));
+///         assert!(failure.trace_id.is_some());
+///     }
+///     other => panic!("expected a 422, got {other:?}"),
+/// }
+/// // Nothing was stored.
+/// assert_eq!(roster.users().get(&user.id).await?.private_metadata, serde_json::json!({}));
+/// # roster.users().delete(&user.id).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiFailure {
+    /// The HTTP status, e.g. 404 or 422.
     pub status: u16,
-    /// The stable Clerk error code, e.g. `form_identifier_exists`.
+    /// The stable Clerk error code to match on, e.g. `form_identifier_exists`; `unknown` when
+    /// the body was not an error envelope.
     pub code: String,
+    /// A short message, safe to show to a user.
     pub message: String,
+    /// The full message; the raw body when it was not an error envelope.
     pub long_message: String,
-    /// The request parameter the error is about, if any.
+    /// The request parameter the error is about (`meta.param_name`), e.g. `email_address`.
     pub param_name: Option<String>,
+    /// The request's trace id (`clerk_trace_id`), also in Roster's logs: quote it in bug reports.
     pub trace_id: Option<String>,
-    /// Seconds to wait, from `Retry-After`.
+    /// Seconds to wait before trying again, from the `Retry-After` header.
     pub retry_after: Option<u64>,
 }
 
 /// Why a call failed.
+///
+/// Match on [`Error::Api`] and its [`code`](ApiFailure::code) for the answers your code handles;
+/// [`Error::code`] and [`Error::status`] are shortcuts for the same.
+///
+/// ```
+/// use roster_sdk::{ApiFailure, Client, Error};
+///
+/// fn explain(err: &Error) -> String {
+///     match err {
+///         Error::Api(f) if f.code == "form_identifier_exists" => {
+///             format!("{} is taken", f.param_name.as_deref().unwrap_or("identifier"))
+///         }
+///         Error::Api(f) if f.status == 404 => "no such user".to_owned(),
+///         Error::Api(f) => format!("{} {} (trace {:?})", f.status, f.code, f.trace_id),
+///         Error::Transport(_) => "Roster is unreachable".to_owned(),
+///         Error::Decode(detail) | Error::Config(detail) => detail.clone(),
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+/// // Nothing listens on port 9: a transport error, reported at once without retries.
+/// let roster = Client::new("http://127.0.0.1:9", "sk_test_example")?.with_max_retries(0);
+/// let err = roster.users().get("user_123").await.unwrap_err();
+/// assert!(err.is_transient());
+/// assert_eq!(explain(&err), "Roster is unreachable");
+///
+/// // What `users().create` returns for an email address that is already used.
+/// let taken = Error::Api(Box::new(ApiFailure {
+///     status: 422,
+///     code: "form_identifier_exists".into(),
+///     message: "That email address is taken. Please try another.".into(),
+///     long_message: "That email address is taken. Please try another.".into(),
+///     param_name: Some("email_address".into()),
+///     trace_id: Some("0d35303dd43ee3b9155dae0c5d08ce91".into()),
+///     retry_after: None,
+/// }));
+/// assert_eq!(explain(&taken), "email_address is taken");
+/// assert_eq!((taken.status(), taken.code()), (Some(422), Some("form_identifier_exists")));
+/// assert!(!taken.is_transient());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Roster answered with an error envelope.
+    /// Roster answered with an error status (boxed to keep `Result`s small).
     #[error("{} {}: {}", .0.status, .0.code, .0.long_message)]
     Api(Box<ApiFailure>),
-    /// The request did not get an answer (connection, timeout).
+    /// The request got no answer: connection refused, timeout (30 s), TLS or body read failure.
     #[error("transport: {0}")]
     Transport(#[source] reqwest::Error),
-    /// The answer was not what the API promises.
+    /// JSON did not fit: an answer not in the API's shape, or metadata your types cannot
+    /// serialise or deserialise.
     #[error("unexpected response: {0}")]
     Decode(String),
+    /// The client could not be configured, e.g. [`Client::from_env`](crate::Client::from_env)
+    /// without `ROSTER_SECRET_KEY`.
     #[error("configuration: {0}")]
     Config(String),
 }
@@ -42,6 +117,7 @@ impl Error {
         }
     }
 
+    /// The HTTP status, for API errors.
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api(f) => Some(f.status),
@@ -56,7 +132,10 @@ impl Error {
         }
     }
 
-    /// Connection failures, 429 and 503 may succeed if tried again.
+    /// Whether trying again may succeed: connection failures and timeouts, 429 and 503. These are
+    /// the failures the client retries itself (see
+    /// [`Client::with_max_retries`](crate::Client::with_max_retries)), so one returned to you has
+    /// already exhausted its retries.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Api(f) => matches!(f.status, 429 | 503),

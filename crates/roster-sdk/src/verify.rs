@@ -14,20 +14,30 @@ use roster_proto::JwksJson;
 
 use crate::{Client, Error};
 
-/// The claims of a verified session token; `C` holds your custom claims (those of the instance's
-/// session-claims template), flattened beside the standard ones.
+/// The claims of a verified token. Times are unix seconds.
+///
+/// `C` receives every other claim, flattened beside the standard ones: your custom session
+/// claims (see [`Tokens::set_session_claims`](crate::Tokens::set_session_claims)) or a JWT
+/// template's claims. Use your own `Deserialize` type, or the default map, which also keeps
+/// Clerk's extras (`jti`, `v`, `fva`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionClaims<C = Map<String, Value>> {
     /// The user id.
     pub sub: String,
     /// The session id (absent in JWT-template tokens).
     pub sid: Option<String>,
+    /// The issuer: the instance's Frontend API URL (`…/fapi`). Not checked by [`Verifier`].
     pub iss: String,
+    /// When the token was issued.
     pub iat: i64,
+    /// When the token expires.
     pub exp: i64,
+    /// The token is not valid before this (Roster sets `iat` minus the allowed clock skew).
     pub nbf: Option<i64>,
-    /// The origin the token was minted for (Frontend API tokens).
+    /// The origin the token was minted for (Frontend API tokens); see
+    /// [`Verifier::with_authorized_parties`].
     pub azp: Option<String>,
+    /// All other claims.
     #[serde(flatten)]
     pub custom: C,
 }
@@ -35,20 +45,30 @@ pub struct SessionClaims<C = Map<String, Value>> {
 /// Why a token was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// Not a JWT, not RS256, no `kid` in the header, or claims that do not fit
+    /// `SessionClaims<C>` (a missing `sub` or `exp`, or custom claims your `C` cannot take).
     #[error("the token is not a well-formed RS256 JWT: {0}")]
     Malformed(String),
+    /// No known key has the token's `kid`: a token of another instance, or of a key the
+    /// verifier does not have (a [`Verifier::from_jwks`] never refetches).
     #[error("no published key has kid {0}")]
     UnknownKey(String),
+    /// The signature does not match: the token was altered, or signed by another key.
     #[error("the signature does not verify")]
     Signature,
+    /// `exp` has passed (beyond the clock skew).
     #[error("the token has expired")]
     Expired,
+    /// `nbf` is still in the future (beyond the clock skew).
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// `iat` is in the future (beyond the clock skew).
     #[error("the token was issued in the future")]
     IssuedInFuture,
+    /// Authorized parties are set, and the token's `azp` (shown) is absent or not among them.
     #[error("the token's azp {0:?} is not an authorized party")]
     UnauthorizedParty(Option<String>),
+    /// The JWKS could not be fetched (only a verifier from [`Client::verifier`] fetches).
     #[error("the JWKS could not be fetched: {0}")]
     Jwks(#[from] Error),
 }
@@ -58,8 +78,35 @@ struct KeyCache {
     fetched_at: Option<Instant>,
 }
 
-/// Verifies session tokens against the instance's public keys, fetched once and cached. An
-/// unknown `kid` (after a key rotation) triggers a refetch, at most once per refetch interval.
+/// Verifies Roster's tokens (session tokens and JWT-template tokens) in your service, without a
+/// call to Roster per request.
+///
+/// A verifier from [`Client::verifier`] fetches the instance's JWKS on first use and caches it;
+/// a token with an unknown `kid` (after a key rotation) triggers a refetch, at most once per
+/// [refetch interval](Verifier::with_refetch_interval). One from [`Verifier::from_jwks`] has its
+/// keys up front and never touches the network. Clones share the key cache: build one per
+/// process and clone it into your handlers.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if std::env::var("ROSTER_API_URL").is_err() { return Ok(()) }
+/// use roster_sdk::{Client, CreateUser, SessionClaims, Verifier};
+///
+/// let roster = Client::from_env()?;
+/// let verifier: Verifier = roster.verifier();
+///
+/// let user = roster.users().create(&CreateUser::default()).await?;
+/// let session = roster.sessions().create(&user.id).await?;
+/// let token = roster.sessions().token(&session.id, None, None).await?;
+///
+/// // The first verification fetches the JWKS; later ones are local.
+/// let claims: SessionClaims = verifier.verify(&token).await?;
+/// assert_eq!(claims.sub, user.id);
+/// assert_eq!(claims.sid.as_deref(), Some(session.id.as_str()));
+/// assert!(verifier.verify::<serde_json::Value>(&format!("{token}x")).await.is_err());
+/// # roster.users().delete(&user.id).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Verifier {
     client: Option<Client>,
@@ -103,7 +150,53 @@ impl Verifier {
         }
     }
 
-    /// A verifier with keys given up front (no network at all).
+    /// A verifier with keys given up front, e.g. a JWKS saved from
+    /// [`Tokens::jwks`](crate::Tokens::jwks) into your configuration: it never touches the
+    /// network, and after a key rotation it refuses new tokens with [`VerifyError::UnknownKey`]
+    /// until you give it the new JWKS. Non-RSA keys are ignored.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # // A throwaway key pair (testdata/): its private half stands in for Roster's signing key.
+    /// # let pem = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/doc-signing-key.pem"));
+    /// # let jwks_json = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/jwks.json"));
+    /// # let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    /// # let sign = |iat: i64, claims: serde_json::Value| {
+    /// #     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    /// #     header.kid = Some("ins_doc_example".into());
+    /// #     let mut claims = claims;
+    /// #     claims["iss"] = "https://roster.example.com/fapi".into();
+    /// #     claims["iat"] = iat.into();
+    /// #     claims["nbf"] = (iat - 5).into();
+    /// #     claims["exp"] = (iat + 60).into();
+    /// #     jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_rsa_pem(pem)?)
+    /// # };
+    /// # let token = sign(now, serde_json::json!({ "sub": "user_123", "sid": "sess_456", "role": "admin" }))?;
+    /// # let expired = sign(now - 3600, serde_json::json!({ "sub": "user_123", "sid": "sess_456" }))?;
+    /// use roster_sdk::{Verifier, VerifyError};
+    /// use serde::Deserialize;
+    ///
+    /// // The instance's JWKS, as `GET /v1/jwks` returns it.
+    /// let jwks = serde_json::from_str(jwks_json)?;
+    /// let verifier = Verifier::from_jwks(&jwks);
+    ///
+    /// #[derive(Deserialize)]
+    /// struct AppClaims {
+    ///     role: Option<String>,
+    /// }
+    /// let claims = verifier.verify::<AppClaims>(&token).await?;
+    /// assert_eq!((claims.sub.as_str(), claims.sid.as_deref()), ("user_123", Some("sess_456")));
+    /// assert_eq!(claims.custom.role.as_deref(), Some("admin"));
+    ///
+    /// let refused = verifier.verify::<AppClaims>(&expired).await;
+    /// assert!(matches!(refused, Err(VerifyError::Expired)));
+    ///
+    /// // This token was not minted for a browser origin, so it has no `azp`.
+    /// let strict = verifier.with_authorized_parties(["https://app.example.com"]);
+    /// let refused = strict.verify::<AppClaims>(&token).await;
+    /// assert!(matches!(refused, Err(VerifyError::UnauthorizedParty(None))));
+    /// # Ok(()) }
+    /// ```
     pub fn from_jwks(jwks: &JwksJson) -> Verifier {
         Verifier {
             client: None,
@@ -117,7 +210,9 @@ impl Verifier {
         }
     }
 
-    /// Only tokens whose `azp` is one of these origins pass (tokens without `azp` fail).
+    /// Only tokens whose `azp` is one of these origins (e.g. `https://app.example.com`) pass;
+    /// tokens without `azp` fail too. Set it when tokens reach you from browsers, so that a token
+    /// minted for another site cannot be replayed against you. Default: `azp` is not checked.
     pub fn with_authorized_parties(
         mut self,
         parties: impl IntoIterator<Item = impl Into<String>>,
@@ -170,7 +265,11 @@ impl Verifier {
             .ok_or_else(|| VerifyError::UnknownKey(kid.to_owned()))
     }
 
-    /// Verifies signature and times, and `azp` when authorized parties are set.
+    /// Verifies a token and decodes its claims, custom ones into `C`.
+    ///
+    /// Checks that it is an RS256 JWT signed by a known key (by `kid`), that `exp`, `nbf` and
+    /// `iat` hold within the clock skew, and `azp` when authorized parties are set. `aud` and
+    /// `iss` are not checked. See [`Verifier::from_jwks`] for an example.
     pub async fn verify<C: DeserializeOwned>(
         &self,
         token: &str,
