@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey};
+use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
@@ -26,7 +26,8 @@ const EXP_NOTE_SLACK_S: i64 = 300;
 
 struct ActiveKey {
     kid: String,
-    encoding: EncodingKey,
+    /// Parsed once: parsing (and checking) an RSA key costs about as much as a signature.
+    key_pair: Arc<RsaKeyPair>,
     /// The `max_exp` this process last wrote for the key.
     noted_exp: i64,
 }
@@ -91,7 +92,7 @@ async fn load_active(store: &Arc<dyn Store>) -> Result<ActiveKey, ApiError> {
     let record = newest_active(&keys).ok_or_else(|| internal("no active signing key"))?;
     Ok(ActiveKey {
         kid: record.kid.clone(),
-        encoding: EncodingKey::from_rsa_der(&record.private_key),
+        key_pair: Arc::new(RsaKeyPair::from_der(&record.private_key).map_err(internal)?),
         noted_exp: record.max_exp,
     })
 }
@@ -166,9 +167,16 @@ impl Signer {
         let header = b64(&serde_json::to_vec(&header).map_err(internal)?);
         let payload = b64(&serde_json::to_vec(claims).map_err(internal)?);
         let signing_input = format!("{header}.{payload}");
-        let signature =
-            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key.encoding, Algorithm::RS256)
-                .map_err(internal)?;
+        let mut signature = vec![0; key.key_pair.public().modulus_len()];
+        key.key_pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                signing_input.as_bytes(),
+                &mut signature,
+            )
+            .map_err(internal)?;
+        let signature = b64(&signature);
         let jwt = format!("{signing_input}.{signature}");
         let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
         if exp > key.noted_exp {
@@ -179,7 +187,7 @@ impl Signer {
             if guard.0.kid == key.kid {
                 let refreshed = ActiveKey {
                     kid: key.kid.clone(),
-                    encoding: key.encoding.clone(),
+                    key_pair: Arc::clone(&key.key_pair),
                     noted_exp: exp + EXP_NOTE_SLACK_S,
                 };
                 guard.0 = Arc::new(refreshed);
