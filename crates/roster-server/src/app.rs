@@ -36,6 +36,8 @@ pub struct AppState {
     pub password_permits: Arc<tokio::sync::Semaphore>,
     /// Templates already warned about for exceeding the cookie budget (warn once each).
     pub oversized_warned: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The database's health as `/healthz` reports it, probed at most once a second.
+    pub health: Arc<crate::health::HealthProbe>,
 }
 
 impl AppState {
@@ -136,7 +138,7 @@ async fn require_secret_key(State(state): State<AppState>, req: Request, next: N
 }
 
 async fn healthz(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
-    state.store.ping().await?;
+    state.health.check(state.store.as_ref()).await?;
     Ok(axum::Json(serde_json::json!({"status": "ok"})))
 }
 

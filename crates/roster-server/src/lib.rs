@@ -7,6 +7,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod fapi;
+pub mod health;
 pub mod keys;
 pub mod routes;
 pub mod seed;
@@ -131,6 +132,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         signer: Arc::new(signer),
         issuer: format!("{public_url}/fapi").into(),
         oversized_warned: Arc::default(),
+        health: Arc::default(),
         allowed_origins: Arc::new(config.allowed_origins.clone()),
         password_permits: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism()
