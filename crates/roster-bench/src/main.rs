@@ -56,6 +56,10 @@ struct Args {
     /// The report [default: docs/benchmarks.md; target/bench-quick/benchmarks.md with --quick].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Only the endpoints whose name contains one of these (comma-separated), e.g.
+    /// `metadata,tokens`; `GET /healthz` always runs. For profiling one path.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Seconds of mixed read/write/token load after the measured runs, watching for 5xx and
     /// memory growth [default: 120; 2 with --quick; 0 skips].
     #[arg(long)]
@@ -140,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
             duration,
             connections: args.connections,
             soak: Duration::from_secs_f64(soak),
+            only: args.only.clone(),
         })
         .await
         .with_context(|| format!("benchmark on {backend}"))?;

@@ -29,6 +29,7 @@ pub struct Plan {
     pub duration: Duration,
     pub connections: usize,
     pub soak: Duration,
+    pub only: Vec<String>,
 }
 
 /// One endpoint's numbers.
@@ -417,6 +418,12 @@ pub async fn run_backend(plan: Plan) -> anyhow::Result<BackendRun> {
         TOKEN,
         FAPI_ME,
     ] {
+        if name != HEALTHZ
+            && !plan.only.is_empty()
+            && !plan.only.iter().any(|o| name.contains(o.as_str()))
+        {
+            continue;
+        }
         eprintln!("{backend}: {name} …");
         let (result, cores, peak_rss_mib) =
             peak(&roster, &data, name, plan.connections, plan.duration).await?;

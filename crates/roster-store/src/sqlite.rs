@@ -12,6 +12,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use roster_domain::query::{UserFilter, UserQuery};
+use roster_domain::rate_limit::{RateLimitHit, WindowCounts};
 use roster_domain::{DomainError, User};
 
 use crate::filter_sql::{contains_pattern, Dialect, SqlFilter, SqlParam, TextField};
@@ -28,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_sessions_tokens.sql"),
     include_str!("../migrations/sqlite/0003_clients.sql"),
+    include_str!("../migrations/sqlite/0004_rate_limits.sql"),
 ];
 const READERS: usize = 4;
 
@@ -110,6 +112,8 @@ impl From<rusqlite::Error> for StoreError {
 fn open(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Room for every list query shape and every partial-update shape.
+    conn.set_prepared_statement_cache_capacity(128);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
@@ -284,11 +288,10 @@ fn decode_user(doc: &str) -> StoreResult<User> {
 fn check_identifiers(tx: &Connection, user: &User) -> StoreResult<()> {
     let taken = |kind: &str, value: &str| -> StoreResult<bool> {
         Ok(tx
-            .query_row(
+            .prepare_cached(
                 "SELECT 1 FROM identifiers WHERE kind = ?1 AND value = ?2 AND user_id <> ?3",
-                params![kind, value, user.id],
-                |_| Ok(()),
-            )
+            )?
+            .query_row(params![kind, value, user.id], |_| Ok(()))
             .optional()?
             .is_some())
     };
@@ -312,7 +315,8 @@ fn check_identifiers(tx: &Connection, user: &User) -> StoreResult<()> {
         match value {
             None => Ok(false),
             Some(v) => Ok(tx
-                .query_row(sql, params![v, user.id], |_| Ok(()))
+                .prepare_cached(sql)?
+                .query_row(params![v, user.id], |_| Ok(()))
                 .optional()?
                 .is_some()),
         }
@@ -340,9 +344,94 @@ fn joined<'a>(values: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Writes the user's row and identifiers (insert or replace).
+/// The `users` columns copied out of the document, by name.
+fn user_columns(user: &User) -> StoreResult<[(&'static str, SqlValue); 16]> {
+    let text = |v: Option<&str>| v.map_or(SqlValue::Null, |s| SqlValue::Text(s.to_owned()));
+    let int = |v: Option<i64>| v.map_or(SqlValue::Null, SqlValue::Integer);
+    Ok([
+        ("created_at", SqlValue::Integer(user.created_at)),
+        ("updated_at", SqlValue::Integer(user.updated_at)),
+        ("external_id", text(user.external_id.as_deref())),
+        ("username", text(user.username.as_deref())),
+        ("first_name", text(user.first_name.as_deref())),
+        ("last_name", text(user.last_name.as_deref())),
+        ("primary_email", text(user.primary_email())),
+        ("primary_phone", text(user.primary_phone())),
+        ("banned", SqlValue::Integer(i64::from(user.banned))),
+        ("last_sign_in_at", int(user.last_sign_in_at)),
+        ("last_active_at", int(user.last_active_at)),
+        ("search", SqlValue::Text(search_text(user))),
+        ("name_search", SqlValue::Text(name_text(user))),
+        (
+            "emails",
+            SqlValue::Text(joined(
+                user.email_addresses.iter().map(|e| e.value.as_str()),
+            )),
+        ),
+        (
+            "phones",
+            SqlValue::Text(joined(user.phone_numbers.iter().map(|p| p.value.as_str()))),
+        ),
+        (
+            "doc",
+            SqlValue::Text(serde_json::to_string(user).map_err(internal)?),
+        ),
+    ])
+}
+
+/// Writes an edited user, touching only what changed: a metadata merge rewrites `doc` and
+/// `updated_at`, not every indexed column, the identifier rows and the search index. Uniqueness
+/// is checked only when an identifier changed.
+fn update_user_row(conn: &Connection, before: &User, after: &User) -> StoreResult<()> {
+    let identifiers_changed = before.email_addresses != after.email_addresses
+        || before.phone_numbers != after.phone_numbers;
+    if identifiers_changed
+        || before.username != after.username
+        || before.external_id != after.external_id
+    {
+        check_identifiers(conn, after)?;
+    }
+    let old = user_columns(before)?;
+    let new = user_columns(after)?;
+    let mut sets = Vec::new();
+    let mut values = Vec::new();
+    for ((name, was), (_, now)) in old.iter().zip(new) {
+        if name == &"doc" || *was != now {
+            values.push(now);
+            sets.push(format!("{name} = ?{}", values.len()));
+        }
+    }
+    values.push(SqlValue::Text(after.id.clone()));
+    let sql = format!(
+        "UPDATE users SET {} WHERE id = ?{}",
+        sets.join(", "),
+        values.len()
+    );
+    conn.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(values))?;
+    if identifiers_changed {
+        write_identifiers(conn, after)?;
+    }
+    Ok(())
+}
+
+fn write_identifiers(tx: &Connection, user: &User) -> StoreResult<()> {
+    tx.prepare_cached("DELETE FROM identifiers WHERE user_id = ?1")?
+        .execute([&user.id])?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO identifiers (kind, value, user_id) VALUES (?1, ?2, ?3)")?;
+    for e in &user.email_addresses {
+        insert.execute(params!["email_address", e.value, user.id])?;
+    }
+    for p in &user.phone_numbers {
+        insert.execute(params!["phone_number", p.value, user.id])?;
+    }
+    Ok(())
+}
+
 fn save_user(tx: &Connection, user: &User) -> StoreResult<()> {
     let doc = serde_json::to_string(user).map_err(internal)?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO users (id, created_at, updated_at, external_id, username, first_name, last_name,
                             primary_email, primary_phone, banned, last_sign_in_at, last_active_at,
                             search, name_search, emails, phones, doc)
@@ -356,7 +445,8 @@ fn save_user(tx: &Connection, user: &User) -> StoreResult<()> {
             last_active_at = excluded.last_active_at, search = excluded.search,
             name_search = excluded.name_search, emails = excluded.emails,
             phones = excluded.phones, doc = excluded.doc",
-        params![
+    )?
+    .execute(params![
             user.id,
             user.created_at,
             user.updated_at,
@@ -374,18 +464,8 @@ fn save_user(tx: &Connection, user: &User) -> StoreResult<()> {
             joined(user.email_addresses.iter().map(|e| e.value.as_str())),
             joined(user.phone_numbers.iter().map(|p| p.value.as_str())),
             doc,
-        ],
-    )?;
-    tx.execute("DELETE FROM identifiers WHERE user_id = ?1", [&user.id])?;
-    let mut insert =
-        tx.prepare_cached("INSERT INTO identifiers (kind, value, user_id) VALUES (?1, ?2, ?3)")?;
-    for e in &user.email_addresses {
-        insert.execute(params!["email_address", e.value, user.id])?;
-    }
-    for p in &user.phone_numbers {
-        insert.execute(params!["phone_number", p.value, user.id])?;
-    }
-    Ok(())
+        ])?;
+    write_identifiers(tx, user)
 }
 
 #[async_trait]
@@ -496,10 +576,10 @@ impl Store for SqliteStore {
                 .query_row([&id], |r| r.get(0))
                 .optional()?;
             let Some(doc) = doc else { return Ok(None) };
-            let mut user = decode_user(&doc)?;
+            let before = decode_user(&doc)?;
+            let mut user = before.clone();
             edit(&mut user)?;
-            check_identifiers(conn, &user)?;
-            save_user(conn, &user)?;
+            update_user_row(conn, &before, &user)?;
             Ok(Some(user))
         })
         .await
@@ -848,5 +928,39 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
+    }
+
+    async fn hit_rate_limit(&self, hit: &RateLimitHit) -> StoreResult<WindowCounts> {
+        let hit = hit.clone();
+        // On the writer, so the increment and the read of the previous window are one step even
+        // with several processes on the file (each writer holds SQLite's write lock to commit).
+        self.write(move |conn| {
+            let current: i64 = conn
+                .prepare_cached(
+                    "INSERT INTO rate_limit_hits (key, window_start, hits, expires_at)
+                     VALUES (?1, ?2, 1, ?3)
+                     ON CONFLICT (key, window_start) DO UPDATE SET hits = hits + 1
+                     RETURNING hits",
+                )?
+                .query_row(params![hit.key, hit.window_start, hit.expires_at], |r| {
+                    r.get(0)
+                })?;
+            let previous: i64 = conn
+                .prepare_cached(
+                    "SELECT hits FROM rate_limit_hits WHERE key = ?1 AND window_start = ?2",
+                )?
+                .query_row(params![hit.key, hit.previous_window_start], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            if current == 1 {
+                conn.prepare_cached(
+                    "DELETE FROM rate_limit_hits WHERE rowid IN
+                        (SELECT rowid FROM rate_limit_hits WHERE expires_at <= ?1 LIMIT ?2)",
+                )?
+                .execute(params![hit.now, crate::RATE_LIMIT_SWEEP_BATCH])?;
+            }
+            Ok(WindowCounts { current, previous })
+        })
+        .await
     }
 }
