@@ -38,6 +38,8 @@ pub struct AppState {
     pub oversized_warned: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// The database's health as `/healthz` reports it, probed at most once a second.
     pub health: Arc<crate::health::HealthProbe>,
+    /// Session tokens minted for Frontend API responses, reused for a few seconds.
+    pub session_tokens: Arc<crate::token_cache::TokenCache>,
 }
 
 impl AppState {

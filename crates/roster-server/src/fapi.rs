@@ -313,12 +313,24 @@ async fn session_json(
     now: i64,
 ) -> ApiResult<Value> {
     let user = state.store.get_user(&session.user_id).await?;
-    let token = if session.can_mint(now) {
-        bapi_sessions::mint_session_token(state, &session.id, None, origin)
-            .await
-            .ok()
-    } else {
+    let user_version = user.as_ref().map_or(0, |u| u.updated_at);
+    let token = if !session.can_mint(now) {
         None
+    } else if let Some(jwt) = state
+        .session_tokens
+        .get(&session.id, origin, user_version, now)
+    {
+        Some(jwt)
+    } else {
+        let jwt = bapi_sessions::mint_session_token(state, &session.id, None, origin)
+            .await
+            .ok();
+        if let Some(jwt) = &jwt {
+            state
+                .session_tokens
+                .put(&session.id, origin, user_version, now, jwt);
+        }
+        jwt
     };
     let ctx = state.render_context(now);
     let user_json = user.as_ref().map(|u| u.to_frontend_json(&ctx));

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod routes;
 pub mod seed;
 pub mod signing;
+pub mod token_cache;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -133,6 +134,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         issuer: format!("{public_url}/fapi").into(),
         oversized_warned: Arc::default(),
         health: Arc::default(),
+        session_tokens: Arc::default(),
         allowed_origins: Arc::new(config.allowed_origins.clone()),
         password_permits: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism()
