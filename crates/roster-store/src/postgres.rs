@@ -280,6 +280,78 @@ async fn check_identifiers(tx: &impl GenericClient, user: &User) -> StoreResult<
     Ok(())
 }
 
+/// A `users` column value copied out of the document.
+#[derive(PartialEq)]
+enum Column {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bool(bool),
+}
+
+impl Column {
+    fn boxed(self) -> Box<dyn ToSql + Sync + Send> {
+        match self {
+            Column::Text(v) => Box::new(v),
+            Column::Int(v) => Box::new(v),
+            Column::Bool(v) => Box::new(v),
+        }
+    }
+}
+
+fn user_columns(user: &User) -> [(&'static str, Column); 13] {
+    let text = |v: Option<&str>| Column::Text(v.map(str::to_owned));
+    [
+        ("created_at", Column::Int(Some(user.created_at))),
+        ("updated_at", Column::Int(Some(user.updated_at))),
+        ("external_id", text(user.external_id.as_deref())),
+        ("username", text(user.username.as_deref())),
+        ("first_name", text(user.first_name.as_deref())),
+        ("last_name", text(user.last_name.as_deref())),
+        ("primary_email", text(user.primary_email())),
+        ("primary_phone", text(user.primary_phone())),
+        ("banned", Column::Bool(user.banned)),
+        ("last_sign_in_at", Column::Int(user.last_sign_in_at)),
+        ("last_active_at", Column::Int(user.last_active_at)),
+        ("search", Column::Text(Some(search_text(user)))),
+        ("name_search", Column::Text(Some(name_text(user)))),
+    ]
+}
+
+/// Writes an edited user, touching only what changed: a metadata merge rewrites `doc` and
+/// `updated_at`, not the identifier rows, and checks uniqueness only when an identifier changed.
+async fn update_user_row(tx: &impl GenericClient, before: &User, after: &User) -> StoreResult<()> {
+    let identifiers_changed = before.email_addresses != after.email_addresses
+        || before.phone_numbers != after.phone_numbers;
+    if identifiers_changed
+        || before.username != after.username
+        || before.external_id != after.external_id
+    {
+        check_identifiers(tx, after).await?;
+    }
+    let mut sets = Vec::new();
+    let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    for ((name, was), (_, now)) in user_columns(before).into_iter().zip(user_columns(after)) {
+        if was != now {
+            values.push(now.boxed());
+            sets.push(format!("{name} = ${}", values.len()));
+        }
+    }
+    values.push(Box::new(serde_json::to_string(after).map_err(internal)?));
+    sets.push(format!("doc = ${}", values.len()));
+    values.push(Box::new(after.id.clone()));
+    let sql = format!(
+        "UPDATE users SET {} WHERE id = ${}",
+        sets.join(", "),
+        values.len()
+    );
+    let statement = tx.prepare_cached(&sql).await?;
+    tx.execute(&statement, &refs(&values)).await?;
+    if identifiers_changed {
+        write_identifiers(tx, after).await?;
+    }
+    Ok(())
+}
+
 /// Writes the user's row and identifiers (insert or replace).
 async fn save_user(tx: &impl GenericClient, user: &User) -> StoreResult<()> {
     let doc = serde_json::to_string(user).map_err(internal)?;
@@ -315,6 +387,10 @@ async fn save_user(tx: &impl GenericClient, user: &User) -> StoreResult<()> {
         ],
     )
     .await?;
+    write_identifiers(tx, user).await
+}
+
+async fn write_identifiers(tx: &impl GenericClient, user: &User) -> StoreResult<()> {
     tx.execute("DELETE FROM identifiers WHERE user_id = $1", &[&user.id])
         .await?;
     let (kinds, values): (Vec<&str>, Vec<&str>) = user
@@ -474,10 +550,10 @@ impl Store for PostgresStore {
         let Some(row) = tx.query_opt(&statement, &[&id]).await? else {
             return Ok(None);
         };
-        let mut user = decode_user(row.get(0))?;
+        let before = decode_user(row.get(0))?;
+        let mut user = before.clone();
         edit(&mut user)?;
-        check_identifiers(&tx, &user).await?;
-        save_user(&tx, &user).await?;
+        update_user_row(&tx, &before, &user).await?;
         tx.commit().await?;
         Ok(Some(user))
     }
