@@ -11,6 +11,7 @@ pub mod ids;
 pub mod metadata;
 pub mod password;
 pub mod query;
+pub mod rate_limit;
 pub mod session;
 pub mod user;
 pub mod validate;

@@ -13,11 +13,16 @@ pub mod sqlite;
 use async_trait::async_trait;
 use roster_domain::client::Client;
 use roster_domain::query::{UserFilter, UserQuery};
+use roster_domain::rate_limit::{RateLimitHit, WindowCounts};
 use roster_domain::session::{JwtTemplate, Session, SessionStatus};
 use roster_domain::{DomainError, User};
 
 /// A change to one user, run inside the store's transaction with the row locked.
 pub type UserEdit = Box<dyn FnOnce(&mut User) -> Result<(), DomainError> + Send + 'static>;
+
+/// How many expired rate-limit rows one new window sweeps: bounded, so a sweep never holds up
+/// the attempt that triggered it, and enough to keep up, since each new window adds one row.
+pub const RATE_LIMIT_SWEEP_BATCH: i64 = 100;
 
 /// The instance a database belongs to: one per database, shared by every Roster process on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +141,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip for health checks.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Counts one attempt against a rate-limit key in its window and returns the window's count
+    /// (this attempt included) with the previous window's. Atomic across every process on the
+    /// database, so concurrent attempts each see a distinct count. A hit that opens a new window
+    /// also sweeps a bounded batch of rows that expired before `hit.now`. Whether the attempt may
+    /// proceed is for [`roster_domain::rate_limit::Limit::judge`] to say.
+    async fn hit_rate_limit(&self, hit: &RateLimitHit) -> StoreResult<WindowCounts>;
 }
 
 /// Lower-cased text the substring filter `query` searches: ids, identifiers and names.

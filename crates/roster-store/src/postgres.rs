@@ -16,6 +16,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
 use roster_domain::query::{UserFilter, UserQuery};
+use roster_domain::rate_limit::{RateLimitHit, WindowCounts};
 use roster_domain::{DomainError, User};
 
 use crate::filter_sql::{Dialect, SqlFilter, SqlParam, TextField};
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_sessions_tokens.sql"),
     include_str!("../migrations/postgres/0003_clients.sql"),
+    include_str!("../migrations/postgres/0004_rate_limits.sql"),
 ];
 /// Serialises migrations when several processes start at once.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -864,6 +866,49 @@ impl Store for PostgresStore {
         let client = self.pool.get().await?;
         client.query_one("SELECT 1", &[]).await?;
         Ok(())
+    }
+
+    async fn hit_rate_limit(&self, hit: &RateLimitHit) -> StoreResult<WindowCounts> {
+        let client = self.pool.get().await?;
+        // One statement: the upsert serialises concurrent hits on the row, and the previous
+        // window's row is no longer written to (unless a process's clock lags by a window).
+        let row = client
+            .query_one(
+                "WITH hit AS (
+                    INSERT INTO rate_limit_hits (key, window_start, hits, expires_at)
+                    VALUES ($1, $2, 1, $3)
+                    ON CONFLICT (key, window_start)
+                        DO UPDATE SET hits = rate_limit_hits.hits + 1
+                    RETURNING hits
+                 )
+                 SELECT hit.hits,
+                        COALESCE((SELECT p.hits FROM rate_limit_hits p
+                                  WHERE p.key = $1 AND p.window_start = $4), 0)
+                 FROM hit",
+                &[
+                    &hit.key,
+                    &hit.window_start,
+                    &hit.expires_at,
+                    &hit.previous_window_start,
+                ],
+            )
+            .await?;
+        let counts = WindowCounts {
+            current: row.get(0),
+            previous: row.get(1),
+        };
+        if counts.current == 1 {
+            // SKIP LOCKED: processes sweeping at once take different rows instead of waiting.
+            client
+                .execute(
+                    "DELETE FROM rate_limit_hits WHERE ctid = ANY(ARRAY(
+                        SELECT ctid FROM rate_limit_hits WHERE expires_at <= $1
+                        LIMIT $2 FOR UPDATE SKIP LOCKED))",
+                    &[&hit.now, &crate::RATE_LIMIT_SWEEP_BATCH],
+                )
+                .await?;
+        }
+        Ok(counts)
     }
 }
 

@@ -887,3 +887,119 @@ async fn sessions_templates_keys_and_settings() {
         assert_eq!(s.setting("k").await.unwrap().as_deref(), Some("v2"));
     }
 }
+
+/// Two stores on one database, as two Roster processes would have.
+struct SharedPair {
+    name: &'static str,
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn shared_pairs() -> Vec<SharedPair> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roster.db");
+    let mut all = vec![SharedPair {
+        name: "sqlite",
+        a: Arc::new(SqliteStore::open(&path).unwrap()),
+        b: Arc::new(SqliteStore::open(&path).unwrap()),
+        _dir: Some(dir),
+    }];
+    if let Some(url) = fresh_postgres_url().await {
+        all.push(SharedPair {
+            name: "postgres",
+            a: Arc::new(PostgresStore::connect(&url).await.unwrap()),
+            b: Arc::new(PostgresStore::connect(&url).await.unwrap()),
+            _dir: None,
+        });
+    }
+    all
+}
+
+#[tokio::test]
+async fn rate_limit_counters_are_atomic_shared_windowed_and_swept() {
+    use roster_domain::rate_limit::{Limit, RateLimitHit, WindowCounts};
+
+    let minute = Limit {
+        max: 5,
+        window_ms: 60_000,
+    };
+    let t0 = 1_700_000_080_000; // 40 s into a minute window
+    for SharedPair { name, a, b, _dir } in shared_pairs().await {
+        let hit = |key: &str, now: i64| minute.hit(key.to_owned(), now);
+        for n in 1..=3 {
+            assert_eq!(
+                a.hit_rate_limit(&hit("ip:a", t0 + n)).await.unwrap(),
+                WindowCounts {
+                    current: n,
+                    previous: 0
+                },
+                "{name}"
+            );
+        }
+        // The next window reads this one as its previous; another key is untouched.
+        assert_eq!(
+            b.hit_rate_limit(&hit("ip:a", t0 + 30_000)).await.unwrap(),
+            WindowCounts {
+                current: 1,
+                previous: 3
+            },
+            "{name}"
+        );
+        assert_eq!(
+            b.hit_rate_limit(&hit("ip:b", t0)).await.unwrap().current,
+            1,
+            "{name}"
+        );
+
+        // Concurrent hits through two stores on one database each get a distinct count.
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let h = hit("identifier:x:sign_in", t0);
+            tasks.push(tokio::spawn(async move {
+                store.hit_rate_limit(&h).await.unwrap().current
+            }));
+        }
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.unwrap());
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=60).collect::<Vec<i64>>(), "{name}");
+
+        // A hit opening a window sweeps rows that expired before it, and only those.
+        let old = RateLimitHit {
+            key: "ip:old".into(),
+            window_start: 0,
+            previous_window_start: -60_000,
+            expires_at: 120_000,
+            now: 1,
+        };
+        let live = RateLimitHit {
+            key: "ip:live".into(),
+            expires_at: i64::MAX,
+            ..old.clone()
+        };
+        a.hit_rate_limit(&old).await.unwrap();
+        a.hit_rate_limit(&live).await.unwrap();
+        b.hit_rate_limit(&hit("ip:sweeper", t0)).await.unwrap();
+        let next = |key: &str| RateLimitHit {
+            key: key.into(),
+            window_start: 60_000,
+            previous_window_start: 0,
+            expires_at: 180_000,
+            now: 60_000,
+        };
+        assert_eq!(
+            a.hit_rate_limit(&next("ip:old")).await.unwrap().previous,
+            0,
+            "{name}: the expired row was swept"
+        );
+        assert_eq!(
+            a.hit_rate_limit(&next("ip:live")).await.unwrap().previous,
+            1,
+            "{name}: the live row was kept"
+        );
+    }
+}
