@@ -85,11 +85,16 @@ impl SignInAttempt {
 
 /// Counts a wrong password; the user is locked once the attempts run out. Returns whether the
 /// user is now locked.
+///
+/// The count stays at the maximum while the lock lasts, so the user shows no attempts remaining
+/// (as at Clerk); a lock that has run out starts the count afresh.
 pub fn record_failed_password(user: &mut crate::User, now: i64) -> bool {
-    user.failed_verification_attempts += 1;
+    user.failed_verification_attempts = user.counted_failed_attempts(now) + 1;
+    if user.locked_until.is_some_and(|until| until <= now) {
+        user.locked_until = None;
+    }
     if user.failed_verification_attempts >= crate::user::MAX_VERIFICATION_ATTEMPTS {
         user.locked_until = Some(now + crate::user::LOCKOUT_MS);
-        user.failed_verification_attempts = 0;
         return true;
     }
     false
@@ -130,9 +135,30 @@ mod tests {
             assert!(!record_failed_password(&mut user, 10));
         }
         assert!(!user.is_locked(10));
+        let remaining = |u: &crate::User, now| {
+            u.to_json(&crate::user::RenderContext {
+                now,
+                default_image_url: "",
+            })
+            .verification_attempts_remaining
+        };
+        assert_eq!(remaining(&user, 10), Some(1));
         assert!(record_failed_password(&mut user, 10));
         assert!(user.is_locked(10));
-        assert!(!user.is_locked(10 + crate::user::LOCKOUT_MS));
+        assert_eq!(remaining(&user, 10), Some(0), "none left while locked");
+        let expired = 10 + crate::user::LOCKOUT_MS;
+        assert!(!user.is_locked(expired));
+        assert_eq!(
+            remaining(&user, expired),
+            Some(crate::user::MAX_VERIFICATION_ATTEMPTS),
+            "a lockout that ran out starts the count afresh"
+        );
+        assert!(!record_failed_password(&mut user, expired));
+        assert_eq!(user.locked_until, None);
+        assert_eq!(
+            remaining(&user, expired),
+            Some(crate::user::MAX_VERIFICATION_ATTEMPTS - 1)
+        );
     }
 
     #[test]

@@ -318,6 +318,17 @@ impl User {
         self.locked_until.is_some_and(|until| until > now)
     }
 
+    /// The wrong verification attempts that still count towards a lockout: none once a lock has
+    /// run out, so that a user whose lockout expired starts afresh instead of one guess away
+    /// from the next.
+    pub fn counted_failed_attempts(&self, now: i64) -> i64 {
+        if self.locked_until.is_some_and(|until| until <= now) {
+            0
+        } else {
+            self.failed_verification_attempts
+        }
+    }
+
     pub fn primary_email(&self) -> Option<&str> {
         let id = self.primary_email_address_id.as_deref()?;
         self.email_addresses
@@ -377,7 +388,7 @@ impl User {
                 .filter(|_| locked)
                 .map(|until| (until - now + 999) / 1000),
             verification_attempts_remaining: Some(
-                (MAX_VERIFICATION_ATTEMPTS - self.failed_verification_attempts).max(0),
+                (MAX_VERIFICATION_ATTEMPTS - self.counted_failed_attempts(now)).max(0),
             ),
             updated_at: self.updated_at,
             created_at: self.created_at,
