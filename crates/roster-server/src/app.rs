@@ -40,6 +40,8 @@ pub struct AppState {
     pub health: Arc<crate::health::HealthProbe>,
     /// Session tokens minted for Frontend API responses, reused for a few seconds.
     pub session_tokens: Arc<crate::token_cache::TokenCache>,
+    /// Brute-force and abuse limits, counted in the store.
+    pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
 impl AppState {
@@ -202,6 +204,12 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the key check: only authenticated requests count, so nobody without the key
+        // can spend the instance's budget.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::rate_limit::bapi,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_secret_key,

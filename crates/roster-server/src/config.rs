@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use roster_domain::rate_limit::Limit;
+
+use crate::client_ip::TrustedProxies;
+use crate::rate_limit::RateLimits;
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 pub const DEFAULT_DATA_DIR: &str = "./roster-data";
 
@@ -42,6 +47,14 @@ pub struct FileConfig {
     pub allowed_origins: Option<Vec<String>>,
     /// Custom session claims, applied (replacing the stored ones) at start.
     pub session_token_claims: Option<toml::Table>,
+    /// Frontend sign-in and sign-up attempts per client address, e.g. `30/1m`, or `off`.
+    pub auth_rate_limit_per_ip: Option<String>,
+    /// Frontend sign-in password attempts (and sign-up attempts) per identifier, e.g. `10/10m`.
+    pub auth_rate_limit_per_identifier: Option<String>,
+    /// Backend API requests per instance, e.g. `1000/10s`; `off` by default.
+    pub bapi_rate_limit: Option<String>,
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// The layers above the file, as given by environment or flags (clap merges those two).
@@ -55,6 +68,10 @@ pub struct Overrides {
     pub secret_key: Option<String>,
     pub secret_key_file: Option<PathBuf>,
     pub log_format: Option<String>,
+    pub auth_rate_limit_per_ip: Option<String>,
+    pub auth_rate_limit_per_identifier: Option<String>,
+    pub bapi_rate_limit: Option<String>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +95,21 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Custom session claims from the config file, as JSON.
     pub session_token_claims: Option<serde_json::Value>,
+    /// Brute-force and abuse limits (see docs/security.md).
+    pub rate_limits: RateLimits,
+}
+
+/// A limit from the layers: the override, else the file, else the default.
+fn limit_setting(
+    name: &str,
+    over: Option<String>,
+    file: Option<String>,
+    default: Option<Limit>,
+) -> anyhow::Result<Option<Limit>> {
+    match over.or(file) {
+        Some(text) => Limit::parse(&text).map_err(|e| anyhow::anyhow!("{name}: {e}")),
+        None => Ok(default),
+    }
 }
 
 impl Config {
@@ -133,7 +165,36 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(other) => anyhow::bail!("log format {other} is not one of: text, json"),
         };
+        let defaults = RateLimits::default();
+        let rate_limits = RateLimits {
+            per_ip: limit_setting(
+                "auth_rate_limit_per_ip",
+                over.auth_rate_limit_per_ip,
+                file.auth_rate_limit_per_ip,
+                defaults.per_ip,
+            )?,
+            per_identifier: limit_setting(
+                "auth_rate_limit_per_identifier",
+                over.auth_rate_limit_per_identifier,
+                file.auth_rate_limit_per_identifier,
+                defaults.per_identifier,
+            )?,
+            bapi: limit_setting(
+                "bapi_rate_limit",
+                over.bapi_rate_limit,
+                file.bapi_rate_limit,
+                defaults.bapi,
+            )?,
+            trusted_proxies: TrustedProxies::parse(
+                &over
+                    .trusted_proxies
+                    .or(file.trusted_proxies)
+                    .unwrap_or_default(),
+            )
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?,
+        };
         Ok(Config {
+            rate_limits,
             listen,
             public_url: over.public_url.or(file.public_url),
             data_dir,
@@ -182,6 +243,42 @@ mod tests {
         )?;
         assert_eq!(c.listen.to_string(), "127.0.0.1:6000");
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        Ok(())
+    }
+
+    #[test]
+    fn rate_limits_have_safe_defaults_and_layers() -> anyhow::Result<()> {
+        let c = Config::resolve(FileConfig::default(), Overrides::default())?;
+        assert_eq!(c.rate_limits, RateLimits::default());
+        assert_eq!(
+            c.rate_limits.bapi, None,
+            "the Backend API is not limited by default"
+        );
+        assert!(
+            c.rate_limits.trusted_proxies.is_empty(),
+            "X-Forwarded-For is not trusted by default"
+        );
+        let file: FileConfig = toml::from_str(
+            "auth_rate_limit_per_ip = \"off\"\nbapi_rate_limit = \"100/10s\"\ntrusted_proxies = [\"10.0.0.0/8\"]",
+        )?;
+        let c = Config::resolve(
+            file,
+            Overrides {
+                bapi_rate_limit: Some("50/10s".into()),
+                ..Overrides::default()
+            },
+        )?;
+        assert_eq!(c.rate_limits.per_ip, None);
+        assert_eq!(
+            c.rate_limits.bapi.map(|l| l.to_string()).as_deref(),
+            Some("50/10s")
+        );
+        assert!(!c.rate_limits.trusted_proxies.is_empty());
+        let bad = Overrides {
+            auth_rate_limit_per_identifier: Some("lots".into()),
+            ..Overrides::default()
+        };
+        assert!(Config::resolve(FileConfig::default(), bad).is_err());
         Ok(())
     }
 

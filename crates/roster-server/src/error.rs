@@ -51,6 +51,8 @@ pub enum ApiError {
     FrontendUnauthenticated,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("rate limited; retry after {retry_after_s} s")]
+    TooManyRequests { retry_after_s: i64 },
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -343,6 +345,13 @@ impl ApiError {
                 "This endpoint does not support this HTTP method.",
                 None,
             ),
+            A::TooManyRequests { .. } => wire(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "Too many requests",
+                "Too many requests, retry later",
+                None,
+            ),
             A::Unavailable(_) => wire(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
@@ -399,6 +408,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert("retry-after", HeaderValue::from_static("1"));
+        }
+        if let ApiError::TooManyRequests { retry_after_s } = self {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(retry_after_s.max(1)));
         }
         response
     }

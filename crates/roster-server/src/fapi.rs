@@ -24,6 +24,7 @@ use roster_domain::client::{
     record_failed_password, Client, SignInAttempt, SignUpAttempt, SIGN_UP_LIFETIME_MS,
 };
 use roster_domain::metadata::{replaced, MetadataTier};
+use roster_domain::rate_limit::Attempt;
 use roster_domain::session::{Session, SessionStatus};
 use roster_domain::user::NewUser;
 use roster_domain::{ids, password, validate, DomainError, MetadataWrite, User};
@@ -31,7 +32,9 @@ use roster_store::SessionFilter;
 
 use crate::app::AppState;
 use crate::body::{overridden_method, parse_form, parse_object, query_pairs};
+use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiResult};
+use crate::rate_limit;
 use crate::routes::{now_ms, sessions as bapi_sessions};
 
 /// The first Frontend API version on which `PATCH /me` refuses `unsafe_metadata`.
@@ -590,12 +593,30 @@ async fn complete_sign_up(state: &AppState, client: &mut Client) -> ApiResult<Op
     Ok(Some(rotate(client)))
 }
 
+/// Counts a sign-up request against its address and the identifiers it names, before any
+/// password is hashed.
+async fn limit_sign_up(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    body: &Map<String, Value>,
+) -> ApiResult<()> {
+    rate_limit::check_ip(state, Attempt::SignUp, ip).await?;
+    for param in ["email_address", "username"] {
+        if let Some(identifier) = text(body, param)? {
+            rate_limit::check_identifier(state, Attempt::SignUp, &identifier).await?;
+        }
+    }
+    Ok(())
+}
+
 /// `POST /v1/client/sign_ups`
 async fn create_sign_up(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     FapiBody(body): FapiBody,
 ) -> ApiResult<Response> {
+    limit_sign_up(&state, ip, &body).await?;
     let now = now_ms();
     let (mut client, mut issued) = match current_client(&state, &headers).await? {
         Some(c) => (c, None),
@@ -634,9 +655,11 @@ fn unauthenticated() -> ApiError {
 async fn update_sign_up(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     FapiBody(body): FapiBody,
 ) -> ApiResult<Response> {
+    limit_sign_up(&state, ip, &body).await?;
     let mut client = current_client(&state, &headers)
         .await?
         .ok_or_else(unauthenticated)?;
@@ -1076,8 +1099,16 @@ async fn sign_in_response(
 async fn create_sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     FapiBody(body): FapiBody,
 ) -> ApiResult<Response> {
+    // Every sign-in counts against its address (an identifier alone still tells whether an
+    // account exists); one that tries a password also counts against its identifier. Both come
+    // before the user is looked up, so a refusal looks the same for known and unknown accounts.
+    rate_limit::check_ip(&state, Attempt::SignIn, ip).await?;
+    if let (Some(identifier), Some(_)) = (text(&body, "identifier")?, text(&body, "password")?) {
+        rate_limit::check_identifier(&state, Attempt::SignIn, &identifier).await?;
+    }
     let now = now_ms();
     let (mut client, mut issued) = match current_client(&state, &headers).await? {
         Some(c) => (c, None),
@@ -1138,9 +1169,11 @@ async fn get_sign_in(
 async fn attempt_first_factor(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     FapiBody(body): FapiBody,
 ) -> ApiResult<Response> {
+    rate_limit::check_ip(&state, Attempt::SignIn, ip).await?;
     let mut client = current_client(&state, &headers)
         .await?
         .ok_or_else(unauthenticated)?;
@@ -1159,6 +1192,13 @@ async fn attempt_first_factor(
     let password = text(&body, "password")?.ok_or_else(|| DomainError::MissingParam {
         param: "password".into(),
     })?;
+    if let Some(identifier) = client
+        .sign_in
+        .as_ref()
+        .and_then(|s| s.identifier.as_deref())
+    {
+        rate_limit::check_identifier(&state, Attempt::SignIn, identifier).await?;
+    }
     let outcome = first_factor(&state, &mut client, password).await;
     state.store.put_client(&client).await?;
     let issued = outcome?;

@@ -4,11 +4,13 @@
 
 pub mod app;
 pub mod body;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod fapi;
 pub mod health;
 pub mod keys;
+pub mod rate_limit;
 pub mod routes;
 pub mod seed;
 pub mod signing;
@@ -135,6 +137,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         oversized_warned: Arc::default(),
         health: Arc::default(),
         session_tokens: Arc::default(),
+        rate_limits: Arc::new(config.rate_limits.clone()),
         allowed_origins: Arc::new(config.allowed_origins.clone()),
         password_permits: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism()
@@ -155,7 +158,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("  secret key:      {key_line}");
     println!("  try:             curl -H \"Authorization: Bearer {curl_key}\" {base}/v1/users");
     tracing::info!(%addr, instance = %instance.id, "listening");
-    axum::serve(listener, app::router(state))
+    // With the peer address: per-IP limits need it (crate::client_ip).
+    let app = app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())

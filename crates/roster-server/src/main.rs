@@ -22,7 +22,9 @@ use roster_server::config::{Config, LogFormat, Overrides};
                   environment variables, then flags."
 )]
 struct Cli {
-    /// TOML configuration file (keys: listen, public_url, data_dir, database_url, log_format).
+    /// TOML configuration file (keys: listen, public_url, data_dir, database_url, log_format,
+    /// allowed_origins, session_token_claims, auth_rate_limit_per_ip,
+    /// auth_rate_limit_per_identifier, bapi_rate_limit, trusted_proxies).
     #[arg(long, global = true, env = "ROSTER_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -37,6 +39,24 @@ struct StorageArgs {
     /// Database URL, e.g. sqlite:///var/lib/roster/roster.db [default: sqlite://DATA_DIR/roster.db].
     #[arg(long, env = "ROSTER_DATABASE_URL")]
     database_url: Option<String>,
+}
+
+/// Brute-force and abuse limits (docs/security.md). A limit is `N/WINDOW` (e.g. 30/1m, 10/10m,
+/// 1000/10s) or `off`.
+#[derive(Args, Clone)]
+struct LimitArgs {
+    /// Frontend sign-in and sign-up attempts per client address [default: 30/1m].
+    #[arg(long, env = "ROSTER_AUTH_RATE_LIMIT_PER_IP")]
+    auth_rate_limit_per_ip: Option<String>,
+    /// Frontend password attempts per identifier (and sign-ups per identifier) [default: 10/10m].
+    #[arg(long, env = "ROSTER_AUTH_RATE_LIMIT_PER_IDENTIFIER")]
+    auth_rate_limit_per_identifier: Option<String>,
+    /// Backend API requests per instance [default: off].
+    #[arg(long, env = "ROSTER_BAPI_RATE_LIMIT")]
+    bapi_rate_limit: Option<String>,
+    /// Proxies (addresses or CIDR blocks) whose X-Forwarded-For names the client [default: none].
+    #[arg(long, env = "ROSTER_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Subcommand)]
@@ -63,6 +83,8 @@ enum Command {
         /// Log format: text or json.
         #[arg(long, env = "ROSTER_LOG_FORMAT")]
         log_format: Option<String>,
+        #[command(flatten)]
+        limits: Box<LimitArgs>,
     },
     /// Manage secret keys.
     Keys {
@@ -159,6 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             secret_key,
             secret_key_file,
             log_format,
+            limits,
         } => {
             let config = Config::load(
                 cli.config.as_deref(),
@@ -171,6 +194,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     secret_key,
                     secret_key_file,
                     log_format,
+                    auth_rate_limit_per_ip: limits.auth_rate_limit_per_ip,
+                    auth_rate_limit_per_identifier: limits.auth_rate_limit_per_identifier,
+                    bapi_rate_limit: limits.bapi_rate_limit,
+                    trusted_proxies: limits.trusted_proxies,
                 },
             )?;
             init_logging(config.log_format);
