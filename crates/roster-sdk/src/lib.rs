@@ -70,10 +70,10 @@ mod verify;
 
 use std::time::Duration;
 
+pub use error::{ApiFailure, Error};
 /// Roster's wire types (`JwksJson`, `SessionJson`, `JwtTemplateJson`, …), re-exported so that
 /// callers can name what this crate's methods return without depending on `roster-proto`.
 pub use roster_proto as proto;
-pub use error::{ApiFailure, Error};
 pub use sessions::{Sessions, Tokens};
 pub use users::{CreateUser, ListUsers, MetadataUpdate, UpdateUser, User, Users};
 pub use verify::{SessionClaims, Verifier, VerifyError};
