@@ -201,3 +201,90 @@ async fn database_outage_is_a_clean_503_and_heals() {
     drop(server);
     cluster(&["stop"], &env);
 }
+
+/// Signs up a native client on `server` and returns (Authorization value, user id, session id).
+async fn native_sign_up(server: &Server, email: &str) -> (String, String, String) {
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/fapi/v1/client/sign_ups?_is_native=1",
+            server.url
+        ))
+        .form(&[
+            ("email_address", email),
+            ("password", "a long enough password 42"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let auth = resp.headers()["authorization"].to_str().unwrap().to_owned();
+    let body: Value = resp.json().await.unwrap();
+    let user = body["response"]["created_user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = body["response"]["created_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (auth, user, session)
+}
+
+async fn me_status(server: &Server, auth: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/fapi/v1/me", server.url))
+        .header("Authorization", auth)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn revoke_and_sign_out_take_effect_on_every_instance_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start_in(dir.path(), &[]);
+    let b = Server::start_in(dir.path(), &[]);
+
+    // Revoked on A (Backend API): B refuses the client and the session's tokens at once.
+    let (auth, _user, session) = native_sign_up(&a, "revoked@example.com").await;
+    assert_eq!(me_status(&b, &auth).await, 200, "B knows A's client");
+    let revoked = a
+        .http()
+        .post(a.v1(&format!("/sessions/{session}/revoke")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(me_status(&b, &auth).await, 401, "B sees the revoke at once");
+    let token = b
+        .http()
+        .post(b.v1(&format!("/sessions/{session}/tokens")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        token.status().as_u16(),
+        404,
+        "no token for a revoked session on B"
+    );
+    let body: Value = token.json().await.unwrap();
+    assert!(body["errors"][0]["code"].is_string(), "{body}");
+
+    // Signed out on B (Frontend API): A refuses the client at once.
+    let (auth, _user, _session) = native_sign_up(&a, "signed.out@example.com").await;
+    assert_eq!(me_status(&a, &auth).await, 200);
+    let out = reqwest::Client::new()
+        .delete(format!("{}/fapi/v1/client/sessions", b.url))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.status().is_success(), "sign-out on B: {}", out.status());
+    assert_eq!(
+        me_status(&a, &auth).await,
+        401,
+        "A sees the sign-out at once"
+    );
+}
