@@ -178,6 +178,13 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// A crash: SIGKILL, so no graceful shutdown runs, whatever `stop` may become. The data
+    /// directory stays; `start_in` on it again is a restart after the crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Server {
