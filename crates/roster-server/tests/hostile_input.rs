@@ -377,6 +377,9 @@ const NUL_FILTER: &str = "a NUL in a substring filter: PostgreSQL answers 500 (N
     parameter), SQLite stops the LIKE pattern at the NUL and matches every user";
 const FAPI_FALLBACK: &str = "the Frontend API router has no fallback: unknown paths and methods \
     under /fapi/v1 get axum's bare 404/405 (empty body, no content type, no envelope)";
+const FORM_LOSSY: &str = "invalid UTF-8 in a Frontend API form value is decoded lossily \
+    (body::parse_form via form_urlencoded) and stored as U+FFFD instead of being refused, where \
+    the Backend API refuses invalid UTF-8 in JSON with 400";
 const ORPHAN_CLIENT: &str = "a refused anonymous sign-in stores a client row that no cookie ever \
     names: fapi::create_sign_in puts the new client before it answers the error";
 
@@ -1220,6 +1223,10 @@ fn fapi_field_cases(cases: &mut Vec<Case>, f: &Fixture) {
                 .json(body).err(422, code, Some(param)),
         );
     }
+    cases.push(
+        Case::new("PATCH /fapi/v1/me | first_name=%FF%FE (invalid UTF-8)", "PATCH", "/fapi/v1/me", Auth::Browser)
+            .form("first_name=%FF%FE").err(422, VALUE_INVALID, Some("first_name")).bug(FORM_LOSSY),
+    );
     // Sign-ins naming nobody. The 422 is right, but a client row is stored on the way.
     for (label, identifier) in [
         ("SQL ' OR 1=1 --", "'%20OR%201=1%20--"),
