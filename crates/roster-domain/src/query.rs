@@ -61,6 +61,33 @@ pub struct UserFilter {
     pub matches_nothing: bool,
 }
 
+impl UserFilter {
+    /// Whether a filter value holds a NUL. No stored text can (validation refuses it, and
+    /// PostgreSQL cannot store it), so such a filter matches nothing, and stores answer without
+    /// sending the value to the database (PostgreSQL refuses NUL in a parameter; SQLite would
+    /// cut a LIKE pattern at it).
+    pub fn holds_nul(&self) -> bool {
+        let nul = |s: &String| s.contains('\0');
+        self.email_addresses.iter().any(nul)
+            || self.phone_numbers.iter().any(nul)
+            || self.usernames.iter().any(nul)
+            || self.external_ids.include.iter().any(nul)
+            || self.external_ids.exclude.iter().any(nul)
+            || self.user_ids.include.iter().any(nul)
+            || self.user_ids.exclude.iter().any(nul)
+            || [
+                &self.query,
+                &self.email_address_query,
+                &self.phone_number_query,
+                &self.username_query,
+                &self.name_query,
+            ]
+            .into_iter()
+            .flatten()
+            .any(nul)
+    }
+}
+
 /// Columns a list can be ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderField {

@@ -146,11 +146,11 @@ async fn healthz(State(state): State<AppState>) -> ApiResult<impl IntoResponse> 
     Ok(axum::Json(serde_json::json!({"status": "ok"})))
 }
 
-async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::NotFound("Resource not found".into())
 }
 
-async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 

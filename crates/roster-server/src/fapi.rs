@@ -9,7 +9,7 @@
 //! Tier rules hold by construction: users are rendered with [`FrontendUserJson`], which has no
 //! private metadata, and the only metadata a request here can change is `unsafe_metadata`.
 
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -35,7 +35,7 @@ use crate::body::{overridden_method, parse_form, parse_object, query_pairs};
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit;
-use crate::routes::{now_ms, sessions as bapi_sessions};
+use crate::routes::{now_ms, sessions as bapi_sessions, PathIds};
 
 /// The first Frontend API version on which `PATCH /me` refuses `unsafe_metadata`.
 const ME_METADATA_MOVED_IN: &str = "2026-05-12";
@@ -142,7 +142,38 @@ pub fn router(state: AppState) -> Router {
         .route("/client/sessions/{id}/remove", post(remove_session))
         .route("/me", get(me).patch(update_me).delete(delete_me))
         .route("/me/metadata", axum::routing::patch(merge_me_metadata))
+        .fallback(crate::app::not_found)
+        .method_not_allowed_fallback(crate::app::method_not_allowed)
         .with_state(state)
+}
+
+/// Form fields are text: a name or value that is not UTF-8 once percent-decoded is refused with
+/// the field's name, rather than stored with replacement characters (as the Backend API refuses
+/// invalid UTF-8 in JSON). NULs are left to each field's own validation.
+fn check_form_text(bytes: &[u8]) -> ApiResult<()> {
+    for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (key, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &pair[..0]),
+        };
+        let text = |raw: &[u8]| -> Option<String> {
+            let spaced: Vec<u8> = raw
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+            String::from_utf8(decoded).ok()
+        };
+        let param = text(key);
+        if param.is_none() || text(value).is_none() {
+            return Err(DomainError::InvalidFormat {
+                param: param.unwrap_or_default(),
+                reason: "must be UTF-8 text".into(),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// A form or JSON body as a map of fields (clerk-js sends forms; other clients may send JSON).
@@ -164,6 +195,7 @@ impl<S: Send + Sync> FromRequest<S> for FapiBody {
         if is_json {
             parse_object(&bytes).map(FapiBody)
         } else {
+            check_form_text(&bytes)?;
             Ok(FapiBody(parse_form(&bytes)))
         }
     }
@@ -656,7 +688,7 @@ async fn update_sign_up(
     State(state): State<AppState>,
     headers: HeaderMap,
     ClientIp(ip): ClientIp,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
     FapiBody(body): FapiBody,
 ) -> ApiResult<Response> {
     limit_sign_up(&state, ip, &body).await?;
@@ -695,7 +727,7 @@ async fn client_session(state: &AppState, client: &Client, id: &str) -> ApiResul
 async fn touch(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> ApiResult<Response> {
     let mut client = current_client(&state, &headers)
         .await?
@@ -713,7 +745,7 @@ async fn touch(
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> ApiResult<Json<Value>> {
     let client = current_client(&state, &headers)
         .await?
@@ -729,7 +761,7 @@ async fn token(
 async fn template_token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((id, template)): Path<(String, String)>,
+    PathIds((id, template)): PathIds<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let client = current_client(&state, &headers)
         .await?
@@ -775,7 +807,7 @@ async fn close_session(
 async fn end_session(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> ApiResult<Response> {
     close_session(&state, &headers, &id, SessionStatus::Ended).await
 }
@@ -784,7 +816,7 @@ async fn end_session(
 async fn remove_session(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> ApiResult<Response> {
     close_session(&state, &headers, &id, SessionStatus::Removed).await
 }
@@ -1135,8 +1167,12 @@ async fn create_sign_in(
         },
         (None, _) => Ok(None),
     };
-    // The client is kept whatever the outcome, so its cookie stays valid for a retry.
-    state.store.put_client(&client).await?;
+    // An existing client is kept whatever the outcome, so its cookie stays valid for a retry. A
+    // new one is stored only if its cookie goes out: a refused attempt would leave a row nothing
+    // can ever use.
+    if outcome.is_ok() || issued.is_none() {
+        state.store.put_client(&client).await?;
+    }
     match outcome {
         Ok(rotated) => {
             if rotated.is_some() {
@@ -1152,7 +1188,7 @@ async fn create_sign_in(
 async fn get_sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> ApiResult<Response> {
     let client = current_client(&state, &headers)
         .await?
@@ -1170,7 +1206,7 @@ async fn attempt_first_factor(
     State(state): State<AppState>,
     headers: HeaderMap,
     ClientIp(ip): ClientIp,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
     FapiBody(body): FapiBody,
 ) -> ApiResult<Response> {
     rate_limit::check_ip(&state, Attempt::SignIn, ip).await?;

@@ -71,6 +71,16 @@ pub struct SessionFilter {
     pub offset: u64,
 }
 
+impl SessionFilter {
+    /// Whether an id filter holds a NUL: it matches nothing (see `UserFilter::holds_nul`).
+    pub fn holds_nul(&self) -> bool {
+        [&self.user_id, &self.client_id]
+            .into_iter()
+            .flatten()
+            .any(|s| s.contains('\0'))
+    }
+}
+
 /// Everything Roster keeps. Implemented by [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`]; one conformance suite checks both.
 #[async_trait]

@@ -569,6 +569,9 @@ impl Store for PostgresStore {
     }
 
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
+        if query.filter.holds_nul() {
+            return Ok(Vec::new());
+        }
         let mut sql = SqlFilter::new(&DIALECT);
         sql.push_page_query(query);
         let client = self.pool.get().await?;
@@ -578,6 +581,9 @@ impl Store for PostgresStore {
     }
 
     async fn count_users(&self, filter: &UserFilter) -> StoreResult<u64> {
+        if filter.holds_nul() {
+            return Ok(0);
+        }
         let mut sql = SqlFilter::new(&DIALECT);
         sql.sql.push_str("SELECT COUNT(*) FROM users");
         sql.push_where(filter);
@@ -700,6 +706,9 @@ impl Store for PostgresStore {
     }
 
     async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<(Vec<Session>, u64)> {
+        if filter.holds_nul() {
+            return Ok((Vec::new(), 0));
+        }
         let (clause, params) = session_where(filter, |n| format!("${n}"));
         let params = boxed(params);
         let client = self.pool.get().await?;

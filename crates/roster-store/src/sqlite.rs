@@ -592,6 +592,9 @@ impl Store for SqliteStore {
     }
 
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
+        if query.filter.holds_nul() {
+            return Ok(Vec::new());
+        }
         let query = query.clone();
         self.read(move |conn| {
             let mut sql = SqlFilter::new(&DIALECT);
@@ -609,6 +612,9 @@ impl Store for SqliteStore {
     }
 
     async fn count_users(&self, filter: &UserFilter) -> StoreResult<u64> {
+        if filter.holds_nul() {
+            return Ok(0);
+        }
         let mut sql = SqlFilter::new(&DIALECT);
         sql.sql.push_str("SELECT COUNT(*) FROM users");
         sql.push_where(filter);
@@ -737,6 +743,9 @@ impl Store for SqliteStore {
     }
 
     async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<(Vec<Session>, u64)> {
+        if filter.holds_nul() {
+            return Ok((Vec::new(), 0));
+        }
         let filter = filter.clone();
         self.read(move |conn| {
             let (clause, params) = session_where(&filter, |n| format!("?{n}"));

@@ -5,6 +5,7 @@ pub mod users;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
@@ -14,6 +15,26 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Path parameters (ids, template names). A segment that is not UTF-8 text or holds a NUL names
+/// nothing that can exist, so it is the same 404 envelope as an unknown id (axum's own rejection
+/// is a plain-text 400, and PostgreSQL refuses NUL in a text parameter).
+pub struct PathIds<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathIds<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let not_found = || ApiError::NotFound("Resource not found".into());
+        if parts.uri.path().contains("%00") {
+            return Err(not_found());
+        }
+        let Path(ids) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| not_found())?;
+        Ok(PathIds(ids))
+    }
 }
 
 /// A `{user_id}` path segment that has the shape of a user id; anything else is a 404 without

@@ -1,7 +1,7 @@
 //! `/v1/sessions…`, `/v1/jwks`, `/v1/jwt_templates…` and `/v1/instance/session_token_claims`:
 //! sessions and the RS256 tokens that carry metadata.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{Map, Value};
@@ -22,6 +22,7 @@ use super::{now_ms, user_not_found};
 use crate::app::AppState;
 use crate::body::{query_pairs, Fields, JsonObject};
 use crate::error::{ApiError, ApiResult};
+use crate::routes::PathIds;
 use crate::signing::TokenCategory;
 
 /// Cookies hold at most 4 KB; a larger token still works as a header but not as `__session`.
@@ -180,7 +181,7 @@ pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Api
 /// `GET /v1/sessions/{session_id}`
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> ApiResult<Json<SessionJson>> {
     checked_id(&id, "sess", session_not_found)?;
     let session = state
@@ -194,7 +195,7 @@ pub async fn get(
 /// `POST /v1/sessions/{session_id}/revoke`
 pub async fn revoke(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> ApiResult<Json<SessionJson>> {
     checked_id(&id, "sess", session_not_found)?;
     let now = now_ms();
@@ -322,7 +323,7 @@ fn token(jwt: String) -> Json<TokenJson> {
 /// `POST /v1/sessions/{session_id}/tokens`
 pub async fn create_token(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<TokenJson>> {
     let lifetime = expires_in(body)?;
@@ -362,7 +363,7 @@ pub async fn mint_template_token(
 /// `POST /v1/sessions/{session_id}/tokens/{template_name}`
 pub async fn create_template_token(
     State(state): State<AppState>,
-    Path((id, name)): Path<(String, String)>,
+    PathIds((id, name)): PathIds<(String, String)>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<TokenJson>> {
     let lifetime = expires_in(body)?;
@@ -505,7 +506,7 @@ async fn existing_template(state: &AppState, id: &str) -> ApiResult<JwtTemplate>
 /// `GET /v1/jwt_templates/{template_id}`
 pub async fn get_template(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> ApiResult<Json<JwtTemplateJson>> {
     Ok(Json(existing_template(&state, &id).await?.to_json()))
 }
@@ -513,7 +514,7 @@ pub async fn get_template(
 /// `PATCH /v1/jwt_templates/{template_id}`: `name` and `claims` are required, as in Clerk.
 pub async fn update_template(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<JwtTemplateJson>> {
     let existing = existing_template(&state, &id).await?;
@@ -537,7 +538,7 @@ pub async fn update_template(
 /// `DELETE /v1/jwt_templates/{template_id}`
 pub async fn delete_template(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> ApiResult<Json<DeletedObjectJson>> {
     checked_id(&id, "jtmpl", |id| template_not_found("id", id))?;
     if !state.store.delete_jwt_template(&id).await? {
