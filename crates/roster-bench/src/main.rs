@@ -135,6 +135,13 @@ async fn main() -> anyhow::Result<()> {
         };
         eprintln!("{backend}: seeding {users} users …");
         let seeded_in = server::seed(&roster, &storage, users)?;
+        if let Some(url) = &storage.database_url {
+            // Fresh statistics after the bulk load, as an operator would have (autovacuum may not
+            // have analysed the new tables yet, and the planner would guess).
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            client.batch_execute("ANALYZE").await?;
+        }
         let run = scenarios::run_backend(scenarios::Plan {
             backend: backend.clone(),
             roster: roster.clone(),
