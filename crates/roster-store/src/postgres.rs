@@ -64,7 +64,12 @@ fn classify(e: tokio_postgres::Error) -> StoreError {
         Some(code)
             if code.code().starts_with("08")
                 || code.code().starts_with("57P")
-                || code.code().starts_with("53") =>
+                || code.code().starts_with("53")
+                // A statement timeout, a deadlock or a serialization failure: transient, so a
+                // 503 with Retry-After that clients retry, not a 500.
+                || *code == SqlState::QUERY_CANCELED
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE =>
         {
             StoreError::Unavailable(e.to_string())
         }
