@@ -160,6 +160,30 @@ pub trait Store: Send + Sync + 'static {
     async fn hit_rate_limit(&self, hit: &RateLimitHit) -> StoreResult<WindowCounts>;
 }
 
+/// What an edit changed beyond the user's row, which both stores act on the same way.
+pub(crate) struct IdentityChange {
+    /// Email addresses or phone numbers: the identifier rows must be rewritten.
+    pub identifiers: bool,
+    /// Username or external id.
+    pub unique_columns: bool,
+}
+
+impl IdentityChange {
+    pub(crate) fn between(before: &User, after: &User) -> IdentityChange {
+        IdentityChange {
+            identifiers: before.email_addresses != after.email_addresses
+                || before.phone_numbers != after.phone_numbers,
+            unique_columns: before.username != after.username
+                || before.external_id != after.external_id,
+        }
+    }
+
+    /// Uniqueness is checked only when a unique identifier changed.
+    pub(crate) fn needs_uniqueness_check(&self) -> bool {
+        self.identifiers || self.unique_columns
+    }
+}
+
 /// Lower-cased text the substring filter `query` searches: ids, identifiers and names.
 pub(crate) fn search_text(user: &User) -> String {
     let mut parts: Vec<&str> = vec![&user.id];

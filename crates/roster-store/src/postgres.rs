@@ -21,8 +21,8 @@ use roster_domain::{DomainError, User};
 
 use crate::filter_sql::{Dialect, SqlFilter, SqlParam, TextField};
 use crate::{
-    name_text, search_text, session_where, status_of, Instance, SessionFilter, SigningKeyRecord,
-    Store, StoreError, StoreResult, UserEdit,
+    name_text, search_text, session_where, status_of, IdentityChange, Instance, SessionFilter,
+    SigningKeyRecord, Store, StoreError, StoreResult, UserEdit,
 };
 use roster_domain::client::Client;
 use roster_domain::session::{JwtTemplate, Session, SessionStatus};
@@ -305,6 +305,8 @@ impl Column {
     }
 }
 
+/// The `users` columns copied out of the document, in the order of `save_user`'s insert
+/// (between `id` and `doc`).
 fn user_columns(user: &User) -> [(&'static str, Column); 13] {
     let text = |v: Option<&str>| Column::Text(v.map(str::to_owned));
     [
@@ -327,12 +329,8 @@ fn user_columns(user: &User) -> [(&'static str, Column); 13] {
 /// Writes an edited user, touching only what changed: a metadata merge rewrites `doc` and
 /// `updated_at`, not the identifier rows, and checks uniqueness only when an identifier changed.
 async fn update_user_row(tx: &impl GenericClient, before: &User, after: &User) -> StoreResult<()> {
-    let identifiers_changed = before.email_addresses != after.email_addresses
-        || before.phone_numbers != after.phone_numbers;
-    if identifiers_changed
-        || before.username != after.username
-        || before.external_id != after.external_id
-    {
+    let change = IdentityChange::between(before, after);
+    if change.needs_uniqueness_check() {
         check_identifiers(tx, after).await?;
     }
     let mut sets = Vec::new();
@@ -353,7 +351,7 @@ async fn update_user_row(tx: &impl GenericClient, before: &User, after: &User) -
     );
     let statement = tx.prepare_cached(&sql).await?;
     tx.execute(&statement, &refs(&values)).await?;
-    if identifiers_changed {
+    if change.identifiers {
         write_identifiers(tx, after).await?;
     }
     Ok(())
@@ -361,7 +359,15 @@ async fn update_user_row(tx: &impl GenericClient, before: &User, after: &User) -
 
 /// Writes the user's row and identifiers (insert or replace).
 async fn save_user(tx: &impl GenericClient, user: &User) -> StoreResult<()> {
-    let doc = serde_json::to_string(user).map_err(internal)?;
+    let values: Vec<Box<dyn ToSql + Sync + Send>> =
+        std::iter::once(Column::Text(Some(user.id.clone())))
+            .chain(user_columns(user).into_iter().map(|(_, v)| v))
+            .map(Column::boxed)
+            .chain(std::iter::once(
+                Box::new(serde_json::to_string(user).map_err(internal)?)
+                    as Box<dyn ToSql + Sync + Send>,
+            ))
+            .collect();
     tx.execute(
         "INSERT INTO users (id, created_at, updated_at, external_id, username, first_name, last_name,
                             primary_email, primary_phone, banned, last_sign_in_at, last_active_at,
@@ -375,23 +381,7 @@ async fn save_user(tx: &impl GenericClient, user: &User) -> StoreResult<()> {
             banned = excluded.banned, last_sign_in_at = excluded.last_sign_in_at,
             last_active_at = excluded.last_active_at, search = excluded.search,
             name_search = excluded.name_search, doc = excluded.doc",
-        &[
-            &user.id,
-            &user.created_at,
-            &user.updated_at,
-            &user.external_id,
-            &user.username,
-            &user.first_name,
-            &user.last_name,
-            &user.primary_email(),
-            &user.primary_phone(),
-            &user.banned,
-            &user.last_sign_in_at,
-            &user.last_active_at,
-            &search_text(user),
-            &name_text(user),
-            &doc,
-        ],
+        &refs(&values),
     )
     .await?;
     write_identifiers(tx, user).await

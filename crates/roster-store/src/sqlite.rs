@@ -18,8 +18,8 @@ use roster_domain::{DomainError, User};
 use crate::filter_sql::{contains_pattern, Dialect, SqlFilter, SqlParam, TextField};
 use crate::group_commit::Writer;
 use crate::{
-    name_text, search_text, session_where, status_of, Instance, SessionFilter, SigningKeyRecord,
-    Store, StoreError, StoreResult, UserEdit,
+    name_text, search_text, session_where, status_of, IdentityChange, Instance, SessionFilter,
+    SigningKeyRecord, Store, StoreError, StoreResult, UserEdit,
 };
 use roster_domain::client::Client;
 use roster_domain::session::{JwtTemplate, Session, SessionStatus};
@@ -344,11 +344,12 @@ fn joined<'a>(values: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Writes the user's row and identifiers (insert or replace).
-/// The `users` columns copied out of the document, by name.
-fn user_columns(user: &User) -> StoreResult<[(&'static str, SqlValue); 16]> {
+/// The `users` columns copied out of the document, by name, in the order of `save_user`'s
+/// insert (between `id` and `doc`).
+fn user_columns(user: &User) -> [(&'static str, SqlValue); 15] {
     let text = |v: Option<&str>| v.map_or(SqlValue::Null, |s| SqlValue::Text(s.to_owned()));
     let int = |v: Option<i64>| v.map_or(SqlValue::Null, SqlValue::Integer);
-    Ok([
+    [
         ("created_at", SqlValue::Integer(user.created_at)),
         ("updated_at", SqlValue::Integer(user.updated_at)),
         ("external_id", text(user.external_id.as_deref())),
@@ -372,35 +373,33 @@ fn user_columns(user: &User) -> StoreResult<[(&'static str, SqlValue); 16]> {
             "phones",
             SqlValue::Text(joined(user.phone_numbers.iter().map(|p| p.value.as_str()))),
         ),
-        (
-            "doc",
-            SqlValue::Text(serde_json::to_string(user).map_err(internal)?),
-        ),
-    ])
+    ]
+}
+
+fn doc_of(user: &User) -> StoreResult<SqlValue> {
+    Ok(SqlValue::Text(
+        serde_json::to_string(user).map_err(internal)?,
+    ))
 }
 
 /// Writes an edited user, touching only what changed: a metadata merge rewrites `doc` and
 /// `updated_at`, not every indexed column, the identifier rows and the search index. Uniqueness
 /// is checked only when an identifier changed.
 fn update_user_row(conn: &Connection, before: &User, after: &User) -> StoreResult<()> {
-    let identifiers_changed = before.email_addresses != after.email_addresses
-        || before.phone_numbers != after.phone_numbers;
-    if identifiers_changed
-        || before.username != after.username
-        || before.external_id != after.external_id
-    {
+    let change = IdentityChange::between(before, after);
+    if change.needs_uniqueness_check() {
         check_identifiers(conn, after)?;
     }
-    let old = user_columns(before)?;
-    let new = user_columns(after)?;
     let mut sets = Vec::new();
     let mut values = Vec::new();
-    for ((name, was), (_, now)) in old.iter().zip(new) {
-        if name == &"doc" || *was != now {
+    for ((name, was), (_, now)) in user_columns(before).into_iter().zip(user_columns(after)) {
+        if was != now {
             values.push(now);
             sets.push(format!("{name} = ?{}", values.len()));
         }
     }
+    values.push(doc_of(after)?);
+    sets.push(format!("doc = ?{}", values.len()));
     values.push(SqlValue::Text(after.id.clone()));
     let sql = format!(
         "UPDATE users SET {} WHERE id = ?{}",
@@ -409,7 +408,7 @@ fn update_user_row(conn: &Connection, before: &User, after: &User) -> StoreResul
     );
     conn.prepare_cached(&sql)?
         .execute(rusqlite::params_from_iter(values))?;
-    if identifiers_changed {
+    if change.identifiers {
         write_identifiers(conn, after)?;
     }
     Ok(())
@@ -430,7 +429,9 @@ fn write_identifiers(tx: &Connection, user: &User) -> StoreResult<()> {
 }
 
 fn save_user(tx: &Connection, user: &User) -> StoreResult<()> {
-    let doc = serde_json::to_string(user).map_err(internal)?;
+    let values = std::iter::once(SqlValue::Text(user.id.clone()))
+        .chain(user_columns(user).into_iter().map(|(_, v)| v))
+        .chain(std::iter::once(doc_of(user)?));
     tx.prepare_cached(
         "INSERT INTO users (id, created_at, updated_at, external_id, username, first_name, last_name,
                             primary_email, primary_phone, banned, last_sign_in_at, last_active_at,
@@ -446,25 +447,7 @@ fn save_user(tx: &Connection, user: &User) -> StoreResult<()> {
             name_search = excluded.name_search, emails = excluded.emails,
             phones = excluded.phones, doc = excluded.doc",
     )?
-    .execute(params![
-            user.id,
-            user.created_at,
-            user.updated_at,
-            user.external_id,
-            user.username,
-            user.first_name,
-            user.last_name,
-            user.primary_email(),
-            user.primary_phone(),
-            user.banned,
-            user.last_sign_in_at,
-            user.last_active_at,
-            search_text(user),
-            name_text(user),
-            joined(user.email_addresses.iter().map(|e| e.value.as_str())),
-            joined(user.phone_numbers.iter().map(|p| p.value.as_str())),
-            doc,
-        ])?;
+    .execute(rusqlite::params_from_iter(values))?;
     write_identifiers(tx, user)
 }
 
