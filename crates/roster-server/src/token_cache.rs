@@ -23,6 +23,16 @@ struct Key {
     user_updated_at: i64,
 }
 
+impl Key {
+    fn new(session_id: &str, origin: Option<&str>, user_updated_at: i64) -> Key {
+        Key {
+            session_id: session_id.to_owned(),
+            origin: origin.map(str::to_owned),
+            user_updated_at,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct TokenCache {
     tokens: Mutex<HashMap<Key, (i64, String)>>,
@@ -37,14 +47,9 @@ impl TokenCache {
         user_updated_at: i64,
         now: i64,
     ) -> Option<String> {
-        let key = Key {
-            session_id: session_id.to_owned(),
-            origin: origin.map(str::to_owned),
-            user_updated_at,
-        };
         let tokens = self.tokens.lock().ok()?;
         tokens
-            .get(&key)
+            .get(&Key::new(session_id, origin, user_updated_at))
             .filter(|(minted, _)| now - minted < REUSE_MS && *minted <= now)
             .map(|(_, jwt)| jwt.clone())
     }
@@ -67,11 +72,7 @@ impl TokenCache {
             }
         }
         tokens.insert(
-            Key {
-                session_id: session_id.to_owned(),
-                origin: origin.map(str::to_owned),
-                user_updated_at,
-            },
+            Key::new(session_id, origin, user_updated_at),
             (now, jwt.to_owned()),
         );
     }

@@ -45,9 +45,7 @@ impl<S: Send + Sync> FromRequestParts<S> for UserId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(id) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::NotFound("Resource not found".into()))?;
+        let PathIds(id) = PathIds::<String>::from_request_parts(parts, state).await?;
         if roster_domain::ids::has_shape(&id, "user") {
             Ok(UserId(id))
         } else {
