@@ -37,6 +37,17 @@ pub struct LoadResult {
 }
 
 impl LoadResult {
+    fn empty() -> anyhow::Result<LoadResult> {
+        Ok(LoadResult {
+            requests: 0,
+            failures: 0,
+            server_errors: 0,
+            first_failure: None,
+            elapsed: Duration::ZERO,
+            latency_us: histogram()?,
+        })
+    }
+
     pub fn per_second(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -75,14 +86,7 @@ pub async fn run(
             })
         })
         .collect();
-    let mut total = LoadResult {
-        requests: 0,
-        failures: 0,
-        server_errors: 0,
-        first_failure: None,
-        elapsed: Duration::ZERO,
-        latency_us: histogram()?,
-    };
+    let mut total = LoadResult::empty()?;
     for w in workers {
         let part = w.await.context("load worker panicked")??;
         total.requests += part.requests;
@@ -112,14 +116,7 @@ async fn worker(
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let mut out = LoadResult {
-        requests: 0,
-        failures: 0,
-        server_errors: 0,
-        first_failure: None,
-        elapsed: Duration::ZERO,
-        latency_us: histogram()?,
-    };
+    let mut out = LoadResult::empty()?;
     let mut k: u32 = 0;
     loop {
         let due = match (interval, offset) {

@@ -549,21 +549,12 @@ async fn soak(
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Soak> {
-    let pid_status = format!("/proc/{}/status", roster.pid);
+    let pid = roster.pid;
     let sampler = tokio::spawn(async move {
         let mut samples = Vec::new();
         let started = Instant::now();
         while started.elapsed() < duration {
-            let rss = std::fs::read_to_string(&pid_status)
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("VmRSS:"))
-                        .and_then(|v| v.split_whitespace().next())
-                        .and_then(|v| v.parse::<f64>().ok())
-                })
-                .unwrap_or(0.0);
-            samples.push(rss / 1024.0);
+            samples.push(crate::server::memory_mib(pid).map_or(0.0, |(rss, _)| rss));
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         samples

@@ -122,16 +122,7 @@ impl Roster {
 
     /// Resident memory now and its peak since the last [`Roster::reset_peak`], in MiB.
     pub fn memory_mib(&self) -> anyhow::Result<(f64, f64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
-        let kib = |key: &str| -> f64 {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0.0)
-        };
-        Ok((kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0))
+        memory_mib(self.pid)
     }
 
     /// Starts a new peak-RSS window (Linux resets VmHWM on writing 5 to `clear_refs`).
@@ -146,6 +137,20 @@ impl Drop for Roster {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Resident memory of process `pid` now and its peak (VmRSS, VmHWM), in MiB.
+pub fn memory_mib(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = |key: &str| -> f64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0))
 }
 
 fn clock_ticks_per_second() -> f64 {
