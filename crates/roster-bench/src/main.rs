@@ -64,6 +64,11 @@ struct Args {
     /// memory growth [default: 120; 2 with --quick; 0 skips].
     #[arg(long)]
     soak: Option<f64>,
+    /// Keep each seeded dataset under this directory (PostgreSQL: a database named after the
+    /// user count) and reuse it on the next run with the same `--users`, instead of seeding
+    /// again. For profiling at 1M users; a reused dataset carries earlier runs' writes.
+    #[arg(long)]
+    keep_data: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -108,13 +113,20 @@ async fn main() -> anyhow::Result<()> {
         let work = tempfile::Builder::new()
             .prefix("roster-bench-")
             .tempdir_in(&args.work_dir)?;
-        let (storage, dropper) = match backend.as_str() {
+        let kept = args
+            .keep_data
+            .as_ref()
+            .map(|dir| dir.join(format!("{backend}-{users}")));
+        let data_dir = kept.clone().unwrap_or_else(|| work.path().to_path_buf());
+        std::fs::create_dir_all(&data_dir)?;
+        let (storage, dropper, reusable) = match backend.as_str() {
             "sqlite" => (
                 Storage {
-                    data_dir: work.path().to_path_buf(),
+                    data_dir,
                     database_url: None,
                 },
                 None,
+                true,
             ),
             "postgres" => {
                 let Some(admin) = &args.postgres_url else {
@@ -122,26 +134,56 @@ async fn main() -> anyhow::Result<()> {
                     skipped.push("postgres (no server given)".into());
                     continue;
                 };
-                let db = scenarios::create_database(admin).await?;
-                (
-                    Storage {
-                        data_dir: work.path().to_path_buf(),
-                        database_url: Some(db.url.clone()),
-                    },
-                    Some(db),
-                )
+                if kept.is_some() {
+                    let (url, existed) = scenarios::kept_database(admin, users).await?;
+                    (
+                        Storage {
+                            data_dir,
+                            database_url: Some(url),
+                        },
+                        None,
+                        existed,
+                    )
+                } else {
+                    let db = scenarios::create_database(admin).await?;
+                    (
+                        Storage {
+                            data_dir,
+                            database_url: Some(db.url.clone()),
+                        },
+                        Some(db),
+                        false,
+                    )
+                }
             }
             other => bail!("unknown backend {other} (sqlite or postgres)"),
         };
-        eprintln!("{backend}: seeding {users} users …");
-        let seeded_in = server::seed(&roster, &storage, users)?;
-        if let Some(url) = &storage.database_url {
-            // Fresh statistics after the bulk load, as an operator would have (autovacuum may not
-            // have analysed the new tables yet, and the planner would guess).
-            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-            tokio::spawn(conn);
-            client.batch_execute("ANALYZE").await?;
-        }
+        let marker = storage.data_dir.join("seeded-seconds");
+        let reused = match std::fs::read_to_string(&marker) {
+            Ok(text) if kept.is_some() && reusable => text.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        let seeded_in = if let Some(seconds) = reused {
+            eprintln!(
+                "{backend}: reusing the {users} users kept in {}",
+                storage.data_dir.display()
+            );
+            Duration::from_secs_f64(seconds)
+        } else {
+            eprintln!("{backend}: seeding {users} users …");
+            let seeded_in = server::seed(&roster, &storage, users)?;
+            if let Some(url) = &storage.database_url {
+                // Fresh statistics after the bulk load, as an operator would have (autovacuum
+                // may not have analysed the new tables yet, and the planner would guess).
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                client.batch_execute("ANALYZE").await?;
+            }
+            if kept.is_some() {
+                std::fs::write(&marker, seeded_in.as_secs_f64().to_string())?;
+            }
+            seeded_in
+        };
         let run = scenarios::run_backend(scenarios::Plan {
             backend: backend.clone(),
             roster: roster.clone(),

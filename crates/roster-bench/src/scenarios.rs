@@ -114,6 +114,8 @@ struct Data {
     users: Vec<Sampled>,
     sessions: Vec<String>,
     fapi_authorization: String,
+    /// The JWT template the token requests name.
+    template: String,
 }
 
 impl Data {
@@ -198,7 +200,11 @@ fn maker(data: &Arc<Data>, name: &'static str) -> MakeRequest {
             }
             TOKEN => {
                 let sid = &d.sessions[rng.gen_range(0..d.sessions.len())];
-                d.request("POST", &format!("/v1/sessions/{sid}/tokens/bench"), None)
+                d.request(
+                    "POST",
+                    &format!("/v1/sessions/{sid}/tokens/{}", d.template),
+                    None,
+                )
             }
             FAPI_ME => {
                 let mut r = d.request("GET", "/fapi/v1/me", None);
@@ -298,13 +304,16 @@ async fn prepare(roster: &Roster, users: u64) -> anyhow::Result<Data> {
     if sampled.is_empty() {
         bail!("the seeded dataset is empty");
     }
+    // Unique per run, so that a kept dataset (--keep-data) takes another run.
+    let run_tag = format!("{:08x}", rand::random::<u32>());
+    let template = format!("bench_{run_tag}");
     api(
         &http,
         roster,
         reqwest::Method::POST,
         "/v1/jwt_templates",
         Some(json!({
-            "name": "bench",
+            "name": template,
             "lifetime": 60,
             "claims": {
                 "role": "{{user.public_metadata.role}}",
@@ -334,7 +343,10 @@ async fn prepare(roster: &Roster, users: u64) -> anyhow::Result<Data> {
             roster.url
         ))
         .form(&[
-            ("email_address", "bench.frontend@example.com"),
+            (
+                "email_address",
+                format!("bench.frontend.{run_tag}@example.com").as_str(),
+            ),
             ("password", "a long bench password 7"),
             ("unsafe_metadata", "{\"source\":\"bench\"}"),
         ])
@@ -358,6 +370,7 @@ async fn prepare(roster: &Roster, users: u64) -> anyhow::Result<Data> {
         users: sampled,
         sessions,
         fapi_authorization,
+        template,
     })
 }
 
@@ -577,6 +590,26 @@ pub struct TempDatabase {
     admin: String,
     name: String,
     pub url: String,
+}
+
+/// The database `--keep-data` keeps for `users` users, created if missing; and whether it existed.
+pub async fn kept_database(admin: &str, users: u64) -> anyhow::Result<(String, bool)> {
+    let name = format!("roster_bench_kept_{users}");
+    let (client, conn) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
+        .await
+        .context("connecting to PostgreSQL")?;
+    tokio::spawn(conn);
+    let existed = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !existed {
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await?;
+    }
+    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+    Ok((format!("{base}/{name}"), existed))
 }
 
 pub async fn create_database(admin: &str) -> anyhow::Result<TempDatabase> {
