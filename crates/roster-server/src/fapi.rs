@@ -946,7 +946,7 @@ async fn update_me(
         .store
         .update_user(
             &session.user_id,
-            Box::new(move |u| u.apply_changes(changes, now)),
+            roster_store::user_edit(move |u| u.apply_changes(changes.clone(), now)),
         )
         .await?
         .ok_or_else(unauthenticated)?;
@@ -970,10 +970,10 @@ async fn merge_me_metadata(
         .store
         .update_user(
             &session.user_id,
-            Box::new(move |u| {
+            roster_store::user_edit(move |u| {
                 u.merge_metadata(
                     &MetadataWrite {
-                        unsafe_: Some(patch),
+                        unsafe_: Some(patch.clone()),
                         ..MetadataWrite::default()
                     },
                     now,
@@ -1076,7 +1076,7 @@ async fn first_factor(
             .store
             .update_user(
                 &user.id,
-                Box::new(move |u| {
+                roster_store::user_edit(move |u| {
                     record_failed_password(u, now);
                     Ok(())
                 }),
@@ -1088,7 +1088,7 @@ async fn first_factor(
         .store
         .update_user(
             &user.id,
-            Box::new(move |u| {
+            roster_store::user_edit(move |u| {
                 u.failed_verification_attempts = 0;
                 u.last_sign_in_at = Some(now);
                 Ok(())

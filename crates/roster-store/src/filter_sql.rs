@@ -97,6 +97,12 @@ impl SqlFilter {
         format!("id IN (SELECT user_id FROM identifiers WHERE kind = {kind} AND value LIKE {pattern} ESCAPE '\\')")
     }
 
+    /// `LIKE` on a column of PostgreSQL's `user_search`, where the trigram indexes are.
+    pub fn search_like(&mut self, column: &str, needle: &str) -> String {
+        let pattern = self.bind(SqlParam::Text(contains_pattern(needle)));
+        format!("id IN (SELECT user_id FROM user_search WHERE {column} LIKE {pattern} ESCAPE '\\')")
+    }
+
     /// `LIKE` on a column of `users`.
     pub fn like(&mut self, column: &str, needle: &str) -> String {
         let pattern = self.bind(SqlParam::Text(contains_pattern(needle)));

@@ -16,9 +16,20 @@ use roster_domain::query::{UserFilter, UserQuery};
 use roster_domain::rate_limit::{RateLimitHit, WindowCounts};
 use roster_domain::session::{JwtTemplate, Session, SessionStatus};
 use roster_domain::{DomainError, User};
+use std::sync::Arc;
 
-/// A change to one user, run inside the store's transaction with the row locked.
-pub type UserEdit = Box<dyn FnOnce(&mut User) -> Result<(), DomainError> + Send + 'static>;
+/// A change to one user. The store applies its result atomically: either to the very user it was
+/// computed from, or (with the row locked) to the stored user.
+pub type UserEdit = Arc<dyn Fn(&mut User) -> Result<(), DomainError> + Send + Sync + 'static>;
+
+/// An edit for [`Store::update_user`]. It may run more than once (a store may compute it
+/// optimistically and run it again on a user changed in between), so it must depend only on the
+/// user it is given.
+pub fn user_edit(
+    edit: impl Fn(&mut User) -> Result<(), DomainError> + Send + Sync + 'static,
+) -> UserEdit {
+    Arc::new(edit)
+}
 
 /// How many expired rate-limit rows one new window sweeps: bounded, so a sweep never holds up
 /// the attempt that triggered it, and enough to keep up, since each new window adds one row.

@@ -33,22 +33,30 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0002_sessions_tokens.sql"),
     include_str!("../migrations/postgres/0003_clients.sql"),
     include_str!("../migrations/postgres/0004_rate_limits.sql"),
+    include_str!("../migrations/postgres/0005_user_search.sql"),
 ];
 /// Serialises migrations when several processes start at once.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
 const POOL_SIZE: usize = 16;
 
-/// Placeholders are `$N`; pg_trgm GIN indexes serve `LIKE '%…%'` directly.
+/// Placeholders are `$N`; pg_trgm GIN indexes (on `user_search` and `identifiers`) serve
+/// `LIKE '%…%'` directly.
 static DIALECT: Dialect = Dialect {
     placeholder: |n| format!("${n}"),
     contains: |f, field, needle| match field {
-        TextField::Any => f.like("search", needle),
-        TextField::Name => f.like("name_search", needle),
-        TextField::Username => f.like("username", needle),
+        TextField::Any => f.search_like("search", needle),
+        TextField::Name => f.search_like("name_search", needle),
+        TextField::Username => f.search_like("username", needle),
         TextField::EmailAddress => f.identifier_like("email_address", needle),
         TextField::PhoneNumber => f.identifier_like("phone_number", needle),
     },
 };
+/// List queries without substring filters plan the same whatever their values (an exact
+/// identifier, a page of a sort order), so each shape is prepared once per connection: one round
+/// trip and no planning per request. Substring filters are planned for each needle, because a
+/// generic plan cannot tell a needle matching ten users from one matching half of them. Shapes
+/// are many (filters, list lengths, orders), so a connection's cache starts over past this size.
+const MAX_CACHED_STATEMENTS: usize = 256;
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
@@ -146,6 +154,9 @@ impl PostgresStore {
     async fn migrate(&self) -> StoreResult<()> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // A migration may rebuild indexes over every user: the requests' statement timeout does
+        // not apply to it (nor to processes waiting here for another's migration).
+        tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
@@ -571,7 +582,18 @@ impl Store for PostgresStore {
         sql.push_page_query(query);
         let client = self.pool.get().await?;
         let params = boxed(sql.params);
-        let rows = client.query(&sql.sql, &refs(&params)).await?;
+        let substring = SqlFilter::substrings(&query.filter)
+            .iter()
+            .any(|(_, needle)| needle.is_some());
+        let rows = if substring {
+            client.query(&sql.sql, &refs(&params)).await?
+        } else {
+            if client.statement_cache.size() >= MAX_CACHED_STATEMENTS {
+                client.statement_cache.clear();
+            }
+            let statement = client.prepare_cached(&sql.sql).await?;
+            client.query(&statement, &refs(&params)).await?
+        };
         rows.iter().map(|r| decode_user(r.get(0))).collect()
     }
 

@@ -146,7 +146,7 @@ async fn identifiers_are_unique_on_insert_and_update() {
         b.store.insert_user(second.clone()).await.unwrap();
         let steal = b.store.update_user(
             &second.id,
-            Box::new(|u| {
+            roster_store::user_edit(|u| {
                 u.username = Some("alice".into());
                 Ok(())
             }),
@@ -179,7 +179,7 @@ async fn edits_are_all_or_nothing() {
             .store
             .update_user(
                 &u.id,
-                Box::new(|u| {
+                roster_store::user_edit(|u| {
                     u.first_name = Some("changed".into());
                     Err(DomainError::MetadataTooLarge {
                         param: "public_metadata",
@@ -199,7 +199,7 @@ async fn edits_are_all_or_nothing() {
         );
         assert!(b
             .store
-            .update_user("user_missing", Box::new(|_| Ok(())))
+            .update_user("user_missing", roster_store::user_edit(|_| Ok(())))
             .await
             .unwrap()
             .is_none());
@@ -221,7 +221,10 @@ async fn concurrent_merges_lose_nothing() {
                         ..MetadataWrite::default()
                     };
                     store
-                        .update_user(&id, Box::new(move |u| u.merge_metadata(&write, 1)))
+                        .update_user(
+                            &id,
+                            roster_store::user_edit(move |u| u.merge_metadata(&write, 1)),
+                        )
                         .await
                 })
             })
@@ -263,7 +266,7 @@ async fn refused_writes_amid_concurrent_ones_change_nothing() {
                     store
                         .update_user(
                             &id,
-                            Box::new(move |u| {
+                            roster_store::user_edit(move |u| {
                                 u.merge_metadata(&write, 1)?;
                                 if refuse {
                                     u.first_name = Some("refused".into());
@@ -644,7 +647,7 @@ async fn substring_filters_match_literally_whatever_the_needle() {
         b.store
             .update_user(
                 &plain.id,
-                Box::new(|u| {
+                roster_store::user_edit(|u| {
                     u.username = Some("renamed".into());
                     Ok(())
                 }),

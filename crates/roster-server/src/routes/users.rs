@@ -543,7 +543,7 @@ pub async fn update(
     edit_user(
         &state,
         &id,
-        Box::new(move |u| u.apply_changes(changes, now)),
+        roster_store::user_edit(move |u| u.apply_changes(changes.clone(), now)),
     )
     .await
 }
@@ -563,7 +563,7 @@ pub async fn merge_metadata(
     edit_user(
         &state,
         &id,
-        Box::new(move |u| u.merge_metadata(&write, now)),
+        roster_store::user_edit(move |u| u.merge_metadata(&write, now)),
     )
     .await
 }
@@ -579,7 +579,7 @@ pub async fn replace_metadata(
     edit_user(
         &state,
         &id,
-        Box::new(move |u| u.replace_metadata(&write, now)),
+        roster_store::user_edit(move |u| u.replace_metadata(&write, now)),
     )
     .await
 }
@@ -616,7 +616,7 @@ async fn set_state(
     edit_user(
         state,
         id,
-        Box::new(move |u| {
+        roster_store::user_edit(move |u| {
             change(u, now);
             Ok(())
         }),
@@ -684,7 +684,7 @@ async fn set_banned_many(
             .store
             .update_user(
                 id,
-                Box::new(move |u| {
+                roster_store::user_edit(move |u| {
                     u.set_banned(banned, now);
                     Ok(())
                 }),
