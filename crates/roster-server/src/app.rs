@@ -23,7 +23,7 @@ use crate::signing::Signer;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keys: KeyRing,
-    pub instance: Instance,
+    pub instance: Arc<Instance>,
     /// The URL of the default avatar, under the server's public URL.
     pub default_image_url: Arc<str>,
     pub signer: Arc<Signer>,

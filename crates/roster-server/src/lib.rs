@@ -130,7 +130,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = app::AppState {
         store,
         keys,
-        instance: instance.clone(),
+        instance: Arc::new(instance.clone()),
         default_image_url: format!("{public_url}{}", app::DEFAULT_AVATAR_PATH).into(),
         signer: Arc::new(signer),
         issuer: format!("{public_url}/fapi").into(),
