@@ -188,34 +188,73 @@ impl SqlFilter {
     /// read from the index and never fetched; only the page's documents are. Ties break on id, so
     /// pages never overlap.
     pub fn push_page_query(&mut self, q: &UserQuery) {
-        // (column, nullable). Backends order NULLs differently by default, so nullable columns
-        // say where NULLs go: last, either way. Non-null columns say nothing, so the
+        self.push_page_query_with(q, PageScan::Planner);
+    }
+
+    /// [`Self::push_page_query`], telling the planner how to find the page (see [`PageScan`]).
+    pub fn push_page_query_with(&mut self, q: &UserQuery, scan: PageScan) {
+        // (column, nullable, integer). Backends order NULLs differently by default, so nullable
+        // columns say where NULLs go: last, either way. Non-null columns say nothing, so the
         // (column, id) indexes serve both directions.
-        let (column, nullable) = match q.order.field {
-            OrderField::CreatedAt | OrderField::Web3Wallet => ("created_at", false),
-            OrderField::UpdatedAt => ("updated_at", false),
-            OrderField::EmailAddress => ("primary_email", true),
-            OrderField::FirstName => ("first_name", true),
-            OrderField::LastName => ("last_name", true),
-            OrderField::PhoneNumber => ("primary_phone", true),
-            OrderField::Username => ("username", true),
-            OrderField::LastActiveAt => ("last_active_at", true),
-            OrderField::LastSignInAt => ("last_sign_in_at", true),
+        let (column, nullable, integer) = match q.order.field {
+            OrderField::CreatedAt | OrderField::Web3Wallet => ("created_at", false, true),
+            OrderField::UpdatedAt => ("updated_at", false, true),
+            OrderField::EmailAddress => ("primary_email", true, false),
+            OrderField::FirstName => ("first_name", true, false),
+            OrderField::LastName => ("last_name", true, false),
+            OrderField::PhoneNumber => ("primary_phone", true, false),
+            OrderField::Username => ("username", true, false),
+            OrderField::LastActiveAt => ("last_active_at", true, true),
+            OrderField::LastSignInAt => ("last_sign_in_at", true, true),
         };
         let dir = if q.order.descending { "DESC" } else { "ASC" };
         let nulls = if nullable { " NULLS LAST" } else { "" };
+        let order = format!("{column} {dir}{nulls}, id {dir}");
+        let (source, sort) = match scan {
+            PageScan::Planner => ("users".to_owned(), order.clone()),
+            PageScan::Leading(rows) => (
+                format!("(SELECT * FROM users ORDER BY {order} LIMIT {rows}) AS users"),
+                order.clone(),
+            ),
+            // An expression of the column sorts the same, but no index on the column can
+            // produce that order.
+            PageScan::MatchesFirst => (
+                "users".to_owned(),
+                format!(
+                    "{column}{} {dir}{nulls}, id {dir}",
+                    if integer { " + 0" } else { " || ''" }
+                ),
+            ),
+        };
         self.sql.push_str(&format!(
-            "SELECT users.doc FROM (SELECT id, {column} AS sort_key FROM users"
+            "SELECT users.doc FROM (SELECT id, {column} AS sort_key FROM {source}"
         ));
         self.push_where(&q.filter);
         let limit = self.bind(SqlParam::Int(i64::from(q.limit)));
         let offset = self.bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
         self.sql.push_str(&format!(
-            " ORDER BY {column} {dir}{nulls}, id {dir} LIMIT {limit} OFFSET {offset}) AS page \
+            " ORDER BY {sort} LIMIT {limit} OFFSET {offset}) AS page \
              JOIN users ON users.id = page.id \
              ORDER BY page.sort_key {dir}{nulls}, page.id {dir}"
         ));
     }
+}
+
+/// How a page query finds its rows, for a planner that may guess a filter's selectivity wrong.
+///
+/// Walking the sort order's index and testing each row finds a page of a filter that most rows
+/// pass at once, and one that few pass only after reading the whole table; finding the matches
+/// first (from their own index) and sorting them costs what the matches cost. A planner that
+/// takes a rare substring for a common one walks: seconds at a million users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageScan {
+    /// The planner chooses.
+    Planner,
+    /// Only the first `n` rows in the sort order are tested. Exact whenever the page comes back
+    /// full: its rows are then the first matches of the whole order.
+    Leading(u32),
+    /// The planner may not walk the sort order's index: it finds the matches, then sorts them.
+    MatchesFirst,
 }
 
 #[cfg(test)]
@@ -255,5 +294,21 @@ mod tests {
         f.push_where(&filter);
         assert_eq!(f.sql, " WHERE username IN ($1, $2) AND banned = $3");
         assert_eq!(f.params[0], SqlParam::Text("ada".into()));
+    }
+
+    #[test]
+    fn page_scans_bound_or_forbid_the_index_walk() {
+        let q = UserQuery::default();
+        let mut leading = SqlFilter::new(&DOLLAR);
+        leading.push_page_query_with(&q, PageScan::Leading(1000));
+        assert!(leading.sql.contains(
+            "FROM (SELECT * FROM users ORDER BY created_at DESC, id DESC LIMIT 1000) AS users"
+        ));
+        let mut matches = SqlFilter::new(&DOLLAR);
+        matches.push_page_query_with(&q, PageScan::MatchesFirst);
+        assert!(matches.sql.contains("ORDER BY created_at + 0 DESC, id DESC LIMIT $1"));
+        let mut planner = SqlFilter::new(&DOLLAR);
+        planner.push_page_query(&q);
+        assert!(planner.sql.contains("FROM users ORDER BY created_at DESC, id DESC LIMIT $1"));
     }
 }

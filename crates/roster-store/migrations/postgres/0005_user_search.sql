@@ -46,3 +46,7 @@ WHEN (OLD.search IS DISTINCT FROM NEW.search
       OR OLD.name_search IS DISTINCT FROM NEW.name_search
       OR OLD.username IS DISTINCT FROM NEW.username)
 EXECUTE FUNCTION user_search_updated();
+
+-- Statistics for the planner now, not when autovacuum gets to the new table: without them a
+-- substring's selectivity is a fixed guess.
+ANALYZE user_search;
