@@ -306,9 +306,13 @@ mod tests {
         ));
         let mut matches = SqlFilter::new(&DOLLAR);
         matches.push_page_query_with(&q, PageScan::MatchesFirst);
-        assert!(matches.sql.contains("ORDER BY created_at + 0 DESC, id DESC LIMIT $1"));
+        assert!(matches
+            .sql
+            .contains("ORDER BY created_at + 0 DESC, id DESC LIMIT $1"));
         let mut planner = SqlFilter::new(&DOLLAR);
         planner.push_page_query(&q);
-        assert!(planner.sql.contains("FROM users ORDER BY created_at DESC, id DESC LIMIT $1"));
+        assert!(planner
+            .sql
+            .contains("FROM users ORDER BY created_at DESC, id DESC LIMIT $1"));
     }
 }

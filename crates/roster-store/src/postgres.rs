@@ -44,6 +44,10 @@ const POOL_SIZE: usize = 16;
 static DIALECT: Dialect = Dialect {
     placeholder: |n| format!("${n}"),
     contains: |f, field, needle| match field {
+        // Dense: testing the user's own copy of the text, row by row (see `list_users`).
+        TextField::Any if f.dense.contains(&field) => f.like("search", needle),
+        TextField::Name if f.dense.contains(&field) => f.like("name_search", needle),
+        TextField::Username if f.dense.contains(&field) => f.like("username", needle),
         TextField::Any => f.search_like("search", needle),
         TextField::Name => f.search_like("name_search", needle),
         TextField::Username => f.search_like("username", needle),
@@ -58,7 +62,7 @@ static DIALECT: Dialect = Dialect {
 /// are many (filters, list lengths, orders), so a connection's cache starts over past this size.
 const MAX_CACHED_STATEMENTS: usize = 256;
 /// Users in list order a substring filter is first tried on (see `list_users`).
-const SUBSTRING_LEADING_ROWS: u32 = 1000;
+const SUBSTRING_LEADING_ROWS: u32 = 500;
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
@@ -613,6 +617,10 @@ impl Store for PostgresStore {
             PageScan::MatchesFirst,
         ] {
             let mut sql = SqlFilter::new(&DIALECT);
+            if scan != PageScan::MatchesFirst {
+                // The leading users are few: test each one's text rather than search the index.
+                sql.dense = vec![TextField::Any, TextField::Name, TextField::Username];
+            }
             sql.push_page_query_with(query, scan);
             let params = boxed(sql.params);
             let rows = client.query(&sql.sql, &refs(&params)).await?;
