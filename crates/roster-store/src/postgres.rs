@@ -15,7 +15,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
-use roster_domain::query::{UserFilter, UserQuery};
+use roster_domain::query::{OrderField, UserFilter, UserQuery};
 use roster_domain::rate_limit::{RateLimitHit, WindowCounts};
 use roster_domain::{DomainError, User};
 
@@ -611,11 +611,22 @@ impl Store for PostgresStore {
         // The planner guesses a substring's selectivity from a sample, and a rare needle taken
         // for a common one walked a million users (statement timeouts under load). So: the
         // leading users in list order first, which serves common needles at once, then the
-        // matches from the trigram index, sorted, which costs what the matches cost.
-        for scan in [
-            PageScan::Leading(SUBSTRING_LEADING_ROWS),
-            PageScan::MatchesFirst,
-        ] {
+        // matches from the trigram index, sorted, which costs what the matches cost. Only the
+        // time orders have an index to lead with; other orders sort whatever they find, so the
+        // planner cannot walk there.
+        let indexed_order = matches!(
+            query.order.field,
+            OrderField::CreatedAt | OrderField::UpdatedAt | OrderField::Web3Wallet
+        );
+        let scans: &[PageScan] = if indexed_order {
+            &[
+                PageScan::Leading(SUBSTRING_LEADING_ROWS),
+                PageScan::MatchesFirst,
+            ]
+        } else {
+            &[PageScan::MatchesFirst]
+        };
+        for &scan in scans {
             let mut sql = SqlFilter::new(&DIALECT);
             if scan != PageScan::MatchesFirst {
                 // The leading users are few: test each one's text rather than search the index.
