@@ -1006,3 +1006,74 @@ async fn rate_limit_counters_are_atomic_shared_windowed_and_swept() {
         );
     }
 }
+
+/// Substring pages are exact whichever way a backend finds them: needles most users match (found
+/// among the leading users in list order), needles only the oldest users match (found from the
+/// index), a page straddling the leading users, and an order no index holds.
+#[tokio::test]
+async fn substring_pages_are_exact_for_common_and_rare_needles() {
+    for b in backends().await {
+        let users: Vec<User> = (0..1200u32)
+            .map(|n| {
+                let name = if n < 30 { "old" } else { "new" };
+                user(
+                    n,
+                    &format!("u{n}@example.com"),
+                    Some(&format!("{name}_{n}")),
+                )
+            })
+            .collect();
+        b.store.insert_users(users.clone()).await.unwrap();
+        let cases: [(&str, &str, u32, u64); 6] = [
+            ("new_", "-created_at", 10, 0),
+            ("old_", "-created_at", 10, 0),
+            ("old_", "+created_at", 10, 25),
+            ("new_", "-created_at", 10, 495),
+            ("new_", "-updated_at", 3, 1000),
+            ("old_", "-first_name", 10, 0),
+        ];
+        for (needle, order, limit, offset) in cases {
+            let parsed = Order::parse(order).unwrap();
+            let got = b
+                .store
+                .list_users(&UserQuery {
+                    filter: UserFilter {
+                        query: Some(needle.into()),
+                        ..Default::default()
+                    },
+                    order: parsed,
+                    limit,
+                    offset,
+                })
+                .await
+                .unwrap();
+            let mut expected: Vec<&User> = users
+                .iter()
+                .filter(|u| u.username.as_deref().is_some_and(|n| n.contains(needle)))
+                .collect();
+            match order {
+                "-first_name" => expected.sort_by(|a, b| {
+                    (b.first_name.as_deref(), &b.id).cmp(&(a.first_name.as_deref(), &a.id))
+                }),
+                "+created_at" => expected.sort_by_key(|u| (u.created_at, u.id.clone())),
+                "-created_at" => {
+                    expected.sort_by_key(|u| std::cmp::Reverse((u.created_at, u.id.clone())))
+                }
+                _ => expected.sort_by_key(|u| std::cmp::Reverse((u.updated_at, u.id.clone()))),
+            }
+            let expected: Vec<String> = expected
+                .iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .map(|u| u.id.clone())
+                .collect();
+            assert!(!expected.is_empty());
+            assert_eq!(
+                ids(&got),
+                expected,
+                "{}: query={needle} order={order} limit={limit} offset={offset}",
+                b.name
+            );
+        }
+    }
+}
