@@ -386,6 +386,22 @@ async fn update_user_row(tx: &impl GenericClient, before: &User, after: &User) -
     Ok(())
 }
 
+/// One page of a substring-filtered list, found the way `scan` says (see `list_users`).
+async fn page_rows(
+    client: &impl GenericClient,
+    query: &UserQuery,
+    scan: PageScan,
+) -> StoreResult<Vec<tokio_postgres::Row>> {
+    let mut sql = SqlFilter::new(&DIALECT);
+    if let PageScan::Leading(_) = scan {
+        // The leading users are few: test each one's text rather than search the index.
+        sql.dense = vec![TextField::Any, TextField::Name, TextField::Username];
+    }
+    sql.push_page_query_with(query, scan);
+    let params = boxed(sql.params);
+    Ok(client.query(&sql.sql, &refs(&params)).await?)
+}
+
 /// Writes the user's row and identifiers (insert or replace).
 async fn save_user(tx: &impl GenericClient, user: &User) -> StoreResult<()> {
     let values: Vec<Box<dyn ToSql + Sync + Send>> =
@@ -618,29 +634,15 @@ impl Store for PostgresStore {
             query.order.field,
             OrderField::CreatedAt | OrderField::UpdatedAt | OrderField::Web3Wallet
         );
-        let scans: &[PageScan] = if indexed_order {
-            &[
-                PageScan::Leading(SUBSTRING_LEADING_ROWS),
-                PageScan::MatchesFirst,
-            ]
-        } else {
-            &[PageScan::MatchesFirst]
-        };
-        for &scan in scans {
-            let mut sql = SqlFilter::new(&DIALECT);
-            if scan != PageScan::MatchesFirst {
-                // The leading users are few: test each one's text rather than search the index.
-                sql.dense = vec![TextField::Any, TextField::Name, TextField::Username];
-            }
-            sql.push_page_query_with(query, scan);
-            let params = boxed(sql.params);
-            let rows = client.query(&sql.sql, &refs(&params)).await?;
-            let full_page = rows.len() >= query.limit as usize && query.limit > 0;
-            if full_page || scan == PageScan::MatchesFirst {
-                return rows.iter().map(|r| decode_user(r.get(0))).collect();
+        if indexed_order {
+            let leading =
+                page_rows(&client, query, PageScan::Leading(SUBSTRING_LEADING_ROWS)).await?;
+            if query.limit > 0 && leading.len() >= query.limit as usize {
+                return leading.iter().map(|r| decode_user(r.get(0))).collect();
             }
         }
-        Ok(Vec::new())
+        let rows = page_rows(&client, query, PageScan::MatchesFirst).await?;
+        rows.iter().map(|r| decode_user(r.get(0))).collect()
     }
 
     async fn count_users(&self, filter: &UserFilter) -> StoreResult<u64> {

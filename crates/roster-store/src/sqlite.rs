@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
@@ -181,10 +181,8 @@ impl SqliteStore {
         work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        for i in 0..self.readers.len() {
-            if let Ok(conn) = self.readers[(start + i) % self.readers.len()].try_lock() {
-                return work(&conn);
-            }
+        if let Some(conn) = idle_reader(&self.readers, start) {
+            return work(&conn);
         }
         self.read(work).await
     }
@@ -196,18 +194,20 @@ impl SqliteStore {
         let readers = Arc::clone(&self.readers);
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
-            // Take the first idle reader, starting from a rotating position.
-            for i in 0..readers.len() {
-                if let Ok(conn) = readers[(start + i) % readers.len()].try_lock() {
-                    return work(&conn);
-                }
-            }
-            let conn = readers[start % readers.len()].lock().map_err(internal)?;
+            let conn = match idle_reader(&readers, start) {
+                Some(conn) => conn,
+                None => readers[start % readers.len()].lock().map_err(internal)?,
+            };
             work(&conn)
         })
         .await
         .map_err(internal)?
     }
+}
+
+/// The first idle reader, starting from a rotating position.
+fn idle_reader(readers: &[Mutex<Connection>], start: usize) -> Option<MutexGuard<'_, Connection>> {
+    (0..readers.len()).find_map(|i| readers[(start + i) % readers.len()].try_lock().ok())
 }
 
 fn to_sql(params: Vec<SqlParam>) -> Vec<SqlValue> {
@@ -401,9 +401,6 @@ fn doc_of(user: &User) -> StoreResult<SqlValue> {
     ))
 }
 
-/// Writes an edited user, touching only what changed: a metadata merge rewrites `doc` and
-/// `updated_at`, not every indexed column, the identifier rows and the search index. Uniqueness
-/// is checked only when an identifier changed.
 /// The row write for an edited user, computed away from the writer: only the columns that changed
 /// (a metadata merge rewrites `doc` and `updated_at`, not every indexed column, the identifier
 /// rows and the search index), and whether identifiers must be checked and rewritten.
@@ -446,7 +443,8 @@ impl RowUpdate {
         })
     }
 
-    /// Writes it; `None` when the row no longer holds the expected document (or is gone).
+    /// Writes it, checking uniqueness only when an identifier changed; `None` when the row no
+    /// longer holds the expected document (or is gone).
     fn apply(self, conn: &Connection) -> StoreResult<Option<User>> {
         if self.change.needs_uniqueness_check() {
             check_identifiers(conn, &self.user)?;
@@ -464,17 +462,23 @@ impl RowUpdate {
     }
 }
 
+/// The stored document of a user.
+fn user_doc(conn: &Connection, id: &str) -> StoreResult<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT doc FROM users WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 /// Reads the user and runs the edit: `None` when there is no such user.
 fn edited(
     conn: &Connection,
     id: &str,
     edit: &UserEdit,
 ) -> StoreResult<Option<(User, User, String)>> {
-    let doc: Option<String> = conn
-        .prepare_cached("SELECT doc FROM users WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    let Some(doc) = doc else { return Ok(None) };
+    let Some(doc) = user_doc(conn, id)? else {
+        return Ok(None);
+    };
     let before = decode_user(&doc)?;
     let mut after = before.clone();
     edit(&mut after)?;
@@ -608,14 +612,8 @@ impl Store for SqliteStore {
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
         let id = id.to_owned();
-        self.point_read(move |conn| {
-            let doc: Option<String> = conn
-                .prepare_cached("SELECT doc FROM users WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))
-                .optional()?;
-            doc.as_deref().map(decode_user).transpose()
-        })
-        .await
+        self.point_read(move |conn| user_doc(conn, &id)?.as_deref().map(decode_user).transpose())
+            .await
     }
 
     async fn update_user(&self, id: &str, edit: UserEdit) -> StoreResult<Option<User>> {
