@@ -119,15 +119,9 @@ async fn main() -> anyhow::Result<()> {
             .map(|dir| dir.join(format!("{backend}-{users}")));
         let data_dir = kept.clone().unwrap_or_else(|| work.path().to_path_buf());
         std::fs::create_dir_all(&data_dir)?;
-        let (storage, dropper, reusable) = match backend.as_str() {
-            "sqlite" => (
-                Storage {
-                    data_dir,
-                    database_url: None,
-                },
-                None,
-                true,
-            ),
+        // (database URL, the database to drop at the end, whether a kept dataset may be in it)
+        let (database_url, dropper, reusable) = match backend.as_str() {
+            "sqlite" => (None, None, true),
             "postgres" => {
                 let Some(admin) = &args.postgres_url else {
                     eprintln!("PostgreSQL skipped: no --postgres-url / ROSTER_BENCH_PG_URL");
@@ -136,27 +130,17 @@ async fn main() -> anyhow::Result<()> {
                 };
                 if kept.is_some() {
                     let (url, existed) = scenarios::kept_database(admin, users).await?;
-                    (
-                        Storage {
-                            data_dir,
-                            database_url: Some(url),
-                        },
-                        None,
-                        existed,
-                    )
+                    (Some(url), None, existed)
                 } else {
                     let db = scenarios::create_database(admin).await?;
-                    (
-                        Storage {
-                            data_dir,
-                            database_url: Some(db.url.clone()),
-                        },
-                        Some(db),
-                        false,
-                    )
+                    (Some(db.url.clone()), Some(db), false)
                 }
             }
             other => bail!("unknown backend {other} (sqlite or postgres)"),
+        };
+        let storage = Storage {
+            data_dir,
+            database_url,
         };
         let marker = storage.data_dir.join("seeded-seconds");
         let reused = match std::fs::read_to_string(&marker) {

@@ -592,13 +592,25 @@ pub struct TempDatabase {
     pub url: String,
 }
 
-/// The database `--keep-data` keeps for `users` users, created if missing; and whether it existed.
-pub async fn kept_database(admin: &str, users: u64) -> anyhow::Result<(String, bool)> {
-    let name = format!("roster_bench_kept_{users}");
+/// A connection to the PostgreSQL server the bench creates its databases on.
+async fn admin_client(admin: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (client, conn) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
         .await
         .context("connecting to PostgreSQL")?;
     tokio::spawn(conn);
+    Ok(client)
+}
+
+/// The URL of database `name` on the server of `admin`.
+fn database_url(admin: &str, name: &str) -> String {
+    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+/// The database `--keep-data` keeps for `users` users, created if missing; and whether it existed.
+pub async fn kept_database(admin: &str, users: u64) -> anyhow::Result<(String, bool)> {
+    let name = format!("roster_bench_kept_{users}");
+    let client = admin_client(admin).await?;
     let existed = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await?
@@ -608,33 +620,25 @@ pub async fn kept_database(admin: &str, users: u64) -> anyhow::Result<(String, b
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .await?;
     }
-    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
-    Ok((format!("{base}/{name}"), existed))
+    Ok((database_url(admin, &name), existed))
 }
 
 pub async fn create_database(admin: &str) -> anyhow::Result<TempDatabase> {
     let name = format!("roster_bench_{:08x}", rand::random::<u32>());
-    let (client, conn) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
-        .await
-        .context("connecting to PostgreSQL")?;
-    tokio::spawn(conn);
-    client
+    admin_client(admin)
+        .await?
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await?;
-    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
     Ok(TempDatabase {
         admin: admin.to_owned(),
-        url: format!("{base}/{name}"),
+        url: database_url(admin, &name),
         name,
     })
 }
 
 impl TempDatabase {
     pub async fn drop_database(self) {
-        if let Ok((client, conn)) =
-            tokio_postgres::connect(&self.admin, tokio_postgres::NoTls).await
-        {
-            tokio::spawn(conn);
+        if let Ok(client) = admin_client(&self.admin).await {
             let _ = client
                 .batch_execute(&format!(
                     "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
