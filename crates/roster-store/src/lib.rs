@@ -70,6 +70,27 @@ pub struct SigningKeyRecord {
     pub max_exp: i64,
 }
 
+/// Where a token's custom claims come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimsSource<'a> {
+    /// A JWT template, by name.
+    Template(&'a str),
+    /// A setting, by key (the instance's session-token claims).
+    Setting(&'a str),
+}
+
+/// What minting a token reads: the session, its user and the claims, read together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MintingRead {
+    pub session: Option<Session>,
+    /// The session's user; `None` without a session or when the user is gone.
+    pub user: Option<User>,
+    /// The named template, for [`ClaimsSource::Template`].
+    pub template: Option<JwtTemplate>,
+    /// The setting's value, for [`ClaimsSource::Setting`].
+    pub setting: Option<String>,
+}
+
 /// Which sessions a list asks for; newest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionFilter {
@@ -140,6 +161,24 @@ pub trait Store: Send + Sync + 'static {
         status: SessionStatus,
         now: i64,
     ) -> StoreResult<Option<Session>>;
+    /// The session, its user and the claims a token needs. PostgreSQL reads them in one round
+    /// trip; minting is hot, and each round trip costs the server as much CPU as a small page.
+    async fn minting_read(
+        &self,
+        session_id: &str,
+        claims: ClaimsSource<'_>,
+    ) -> StoreResult<MintingRead> {
+        let mut read = MintingRead::default();
+        match claims {
+            ClaimsSource::Template(name) => read.template = self.jwt_template_by_name(name).await?,
+            ClaimsSource::Setting(key) => read.setting = self.setting(key).await?,
+        }
+        read.session = self.get_session(session_id).await?;
+        if let Some(session) = &read.session {
+            read.user = self.get_user(&session.user_id).await?;
+        }
+        Ok(read)
+    }
     /// Revokes every active session of a user; returns how many.
     async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64>;
 

@@ -5,6 +5,7 @@
 //! concurrent merges through different processes never lose an acknowledged write. Substring
 //! filters are served by pg_trgm GIN indexes.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,8 +22,8 @@ use roster_domain::{DomainError, User};
 
 use crate::filter_sql::{Dialect, PageScan, SqlFilter, SqlParam, TextField};
 use crate::{
-    name_text, search_text, session_where, status_of, IdentityChange, Instance, SessionFilter,
-    SigningKeyRecord, Store, StoreError, StoreResult, UserEdit,
+    name_text, search_text, session_where, status_of, ClaimsSource, IdentityChange, Instance,
+    MintingRead, SessionFilter, SigningKeyRecord, Store, StoreError, StoreResult, UserEdit,
 };
 use roster_domain::client::Client;
 use roster_domain::session::{JwtTemplate, Session, SessionStatus};
@@ -223,15 +224,49 @@ fn session_of(r: &tokio_postgres::Row) -> StoreResult<Session> {
 }
 
 fn template_of(r: &tokio_postgres::Row) -> StoreResult<JwtTemplate> {
+    template_at(r, 0)
+}
+
+/// A template from the row's columns `at..at + 7` (in `TEMPLATE_COLUMNS` order).
+fn template_at(r: &tokio_postgres::Row, at: usize) -> StoreResult<JwtTemplate> {
     Ok(JwtTemplate {
-        id: r.get(0),
-        name: r.get(1),
-        claims: serde_json::from_str(r.get(2)).map_err(internal)?,
-        lifetime: r.get(3),
-        allowed_clock_skew: r.get(4),
-        created_at: r.get(5),
-        updated_at: r.get(6),
+        id: r.get(at),
+        name: r.get(at + 1),
+        claims: serde_json::from_str(r.get(at + 2)).map_err(internal)?,
+        lifetime: r.get(at + 3),
+        allowed_clock_skew: r.get(at + 4),
+        created_at: r.get(at + 5),
+        updated_at: r.get(at + 6),
     })
+}
+
+/// `minting_read` in one statement: the session's columns, the user's doc, then the claims
+/// source's columns, each `NULL` when absent. The one-row `FROM` keeps the claims when there
+/// is no session.
+fn minting_sql(claims: ClaimsSource<'_>) -> &'static str {
+    fn build(columns: &str, alias: &str, join: &str) -> String {
+        let prefixed = |list: &str, alias: &str| {
+            list.split(", ")
+                .map(|c| format!("{alias}.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "SELECT {}, u.doc, {} FROM (SELECT 1) one \
+             LEFT JOIN sessions s ON s.id = $1 LEFT JOIN users u ON u.id = s.user_id \
+             LEFT JOIN {join}",
+            prefixed(SESSION_COLUMNS, "s"),
+            prefixed(columns, alias),
+        )
+    }
+    static TEMPLATE: LazyLock<String> =
+        LazyLock::new(|| build(TEMPLATE_COLUMNS, "t", "jwt_templates t ON t.name = $2"));
+    static SETTING: LazyLock<String> =
+        LazyLock::new(|| build("value", "t", "settings t ON t.key = $2"));
+    match claims {
+        ClaimsSource::Template(_) => &TEMPLATE,
+        ClaimsSource::Setting(_) => &SETTING,
+    }
 }
 
 /// A template write refused by the unique name index.
@@ -756,6 +791,39 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(session)
+    }
+
+    async fn minting_read(
+        &self,
+        session_id: &str,
+        claims: ClaimsSource<'_>,
+    ) -> StoreResult<MintingRead> {
+        let key = match claims {
+            ClaimsSource::Template(name) | ClaimsSource::Setting(name) => name,
+        };
+        let row = self
+            .point_row(minting_sql(claims), &[&session_id, &key])
+            .await?
+            .ok_or_else(|| StoreError::Internal("the minting read returned no row".into()))?;
+        let claims_at = SESSION_COLUMNS.split(", ").count() + 1;
+        let present = |i: usize| row.get::<_, Option<&str>>(i).is_some();
+        Ok(MintingRead {
+            session: present(0).then(|| session_of(&row)).transpose()?,
+            user: row
+                .get::<_, Option<&str>>(claims_at - 1)
+                .map(decode_user)
+                .transpose()?,
+            template: match claims {
+                ClaimsSource::Template(_) if present(claims_at) => {
+                    Some(template_at(&row, claims_at)?)
+                }
+                _ => None,
+            },
+            setting: match claims {
+                ClaimsSource::Setting(_) => row.get(claims_at),
+                ClaimsSource::Template(_) => None,
+            },
+        })
     }
 
     async fn get_session(&self, id: &str) -> StoreResult<Option<Session>> {

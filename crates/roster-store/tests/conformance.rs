@@ -891,6 +891,127 @@ async fn sessions_templates_keys_and_settings() {
     }
 }
 
+/// `minting_read` returns what the separate reads return, for every combination of present and
+/// absent session, user and claims: PostgreSQL answers it with one joined statement.
+#[tokio::test]
+async fn minting_reads_what_the_separate_reads_do() {
+    use roster_domain::session::{JwtTemplate, Session};
+    use roster_store::{ClaimsSource, MintingRead};
+    for b in backends().await {
+        let s = &b.store;
+        let owner = s
+            .insert_user(user(1, "mint@example.com", None))
+            .await
+            .unwrap();
+        let session = |id: &str, user_id: &str| {
+            Session::new(id.into(), user_id.into(), "client_1".into(), 1_000)
+        };
+        let live = s
+            .insert_session(session("sess_live", &owner.id))
+            .await
+            .unwrap();
+        let orphan = s
+            .insert_session(session("sess_orphan", "user_gone"))
+            .await
+            .unwrap();
+        let template = s
+            .insert_jwt_template(JwtTemplate {
+                id: "jtmpl_1".into(),
+                name: "mint".into(),
+                claims: json!({"role": "{{user.public_metadata.role}}", "n": [1, {"x": null}]}),
+                lifetime: 60,
+                allowed_clock_skew: 5,
+                created_at: 1,
+                updated_at: 2,
+            })
+            .await
+            .unwrap();
+        s.set_setting("claims", r#"{"a":"{{user.id}}"}"#)
+            .await
+            .unwrap();
+        let cases = [
+            (
+                "sess_live",
+                ClaimsSource::Template("mint"),
+                Some(&live),
+                Some(&owner),
+                true,
+                None,
+            ),
+            (
+                "sess_live",
+                ClaimsSource::Template("none"),
+                Some(&live),
+                Some(&owner),
+                false,
+                None,
+            ),
+            (
+                "sess_orphan",
+                ClaimsSource::Template("mint"),
+                Some(&orphan),
+                None,
+                true,
+                None,
+            ),
+            (
+                "sess_none",
+                ClaimsSource::Template("mint"),
+                None,
+                None,
+                true,
+                None,
+            ),
+            (
+                "sess_none",
+                ClaimsSource::Template("none"),
+                None,
+                None,
+                false,
+                None,
+            ),
+            (
+                "sess_live",
+                ClaimsSource::Setting("claims"),
+                Some(&live),
+                Some(&owner),
+                false,
+                Some(r#"{"a":"{{user.id}}"}"#),
+            ),
+            (
+                "sess_live",
+                ClaimsSource::Setting("none"),
+                Some(&live),
+                Some(&owner),
+                false,
+                None,
+            ),
+            (
+                "sess_none",
+                ClaimsSource::Setting("claims"),
+                None,
+                None,
+                false,
+                Some(r#"{"a":"{{user.id}}"}"#),
+            ),
+        ];
+        for (id, claims, session, user, with_template, setting) in cases {
+            let expected = MintingRead {
+                session: session.cloned(),
+                user: user.cloned(),
+                template: with_template.then(|| template.clone()),
+                setting: setting.map(str::to_owned),
+            };
+            assert_eq!(
+                s.minting_read(id, claims).await.unwrap(),
+                expected,
+                "{}: {id} {claims:?}",
+                b.name
+            );
+        }
+    }
+}
+
 /// Two stores on one database, as two Roster processes would have.
 struct SharedPair {
     name: &'static str,

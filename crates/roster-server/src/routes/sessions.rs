@@ -16,7 +16,7 @@ use roster_proto::{
     DeletedObjectJson, JwksJson, JwtTemplateJson, PageJson, SessionJson, SessionTokenClaimsJson,
     TokenJson,
 };
-use roster_store::SessionFilter;
+use roster_store::{ClaimsSource, MintingRead, SessionFilter};
 
 use super::{now_ms, user_not_found};
 use crate::app::AppState;
@@ -222,29 +222,39 @@ fn expires_in(body: Map<String, Value>) -> ApiResult<Option<i64>> {
     Ok(Some(seconds))
 }
 
-/// The session and its user, when the session may mint a token now.
-async fn minting_session(
+/// What minting a token for session `id` reads, together (see `Store::minting_read`). A malformed
+/// id names no session, so only the claims are read for it.
+async fn minting_read(
     state: &AppState,
     id: &str,
+    claims: ClaimsSource<'_>,
+) -> ApiResult<MintingRead> {
+    if checked_id(id, "sess", session_not_found).is_ok() {
+        return Ok(state.store.minting_read(id, claims).await?);
+    }
+    let mut read = MintingRead::default();
+    if let ClaimsSource::Template(name) = claims {
+        read.template = state.store.jwt_template_by_name(name).await?;
+    }
+    Ok(read)
+}
+
+/// The session of a [`MintingRead`] and what its claims may read about the user, when the
+/// session may mint now and its user may sign in.
+fn minting_subject(
+    state: &AppState,
+    id: &str,
+    read: MintingRead,
     now: i64,
 ) -> ApiResult<(Session, ClaimsSubject)> {
-    checked_id(id, "sess", session_not_found)?;
-    let session = state
-        .store
-        .get_session(id)
-        .await?
-        .ok_or_else(|| session_not_found(id))?;
+    let session = read.session.ok_or_else(|| session_not_found(id))?;
     if !session.can_mint(now) {
         return Err(ApiError::SessionNotActive {
             id: session.id.clone(),
             status: session.status_at(now).as_str(),
         });
     }
-    let user = state
-        .store
-        .get_user(&session.user_id)
-        .await?
-        .ok_or_else(|| user_not_found(&session.user_id))?;
+    let user = read.user.ok_or_else(|| user_not_found(&session.user_id))?;
     if user.banned || user.is_locked(now) {
         return Err(ApiError::UserCannotSignIn(if user.banned {
             "banned"
@@ -252,19 +262,22 @@ async fn minting_session(
             "locked"
         }));
     }
-    Ok((
-        session,
-        ClaimsSubject::from_user(&user, &state.default_image_url),
-    ))
+    let subject = ClaimsSubject::from_user(&user, &state.default_image_url);
+    Ok((session, subject))
 }
 
 async fn session_claims_template(state: &AppState) -> ApiResult<Option<Value>> {
-    match state.store.setting(SESSION_CLAIMS_SETTING).await? {
-        None => Ok(None),
-        Some(text) => Ok(Some(
-            serde_json::from_str(&text).map_err(|e| ApiError::Internal(e.to_string()))?,
-        )),
-    }
+    state
+        .store
+        .setting(SESSION_CLAIMS_SETTING)
+        .await?
+        .map(|text| parse_claims(&text))
+        .transpose()
+}
+
+/// The stored session claims template.
+fn parse_claims(text: &str) -> ApiResult<Value> {
+    serde_json::from_str(text).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// Mints a session token for a session (Backend or Frontend API). `azp` is the request's origin.
@@ -275,8 +288,18 @@ pub async fn mint_session_token(
     azp: Option<&str>,
 ) -> ApiResult<String> {
     let now = now_ms();
-    let (session, subject) = minting_session(state, session_id, now).await?;
-    let custom = session_claims_template(state).await?;
+    let mut read = minting_read(
+        state,
+        session_id,
+        ClaimsSource::Setting(SESSION_CLAIMS_SETTING),
+    )
+    .await?;
+    let custom = read
+        .setting
+        .take()
+        .map(|text| parse_claims(&text))
+        .transpose()?;
+    let (session, subject) = minting_subject(state, session_id, read, now)?;
     let times = TokenTimes {
         iat: now / 1000,
         lifetime: lifetime.unwrap_or(SESSION_TOKEN_LIFETIME_S),
@@ -341,12 +364,12 @@ pub async fn mint_template_token(
     azp: Option<&str>,
 ) -> ApiResult<String> {
     let now = now_ms();
-    let template = state
-        .store
-        .jwt_template_by_name(template_name)
-        .await?
+    let mut read = minting_read(state, session_id, ClaimsSource::Template(template_name)).await?;
+    let template = read
+        .template
+        .take()
         .ok_or_else(|| template_not_found("name", template_name))?;
-    let (_, subject) = minting_session(state, session_id, now).await?;
+    let (_, subject) = minting_subject(state, session_id, read, now)?;
     let times = TokenTimes {
         iat: now / 1000,
         lifetime: lifetime.unwrap_or(template.lifetime),
