@@ -101,12 +101,6 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.work_dir)?;
     let duration = Duration::from_secs_f64(seconds);
 
-    eprintln!("ceilings: RSA-2048 sign/verify on one core …");
-    let crypto = tokio::task::spawn_blocking(move || {
-        ceilings::crypto(duration.max(Duration::from_millis(300)))
-    })
-    .await??;
-
     let mut runs: Vec<BackendRun> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     for backend in &args.backends {
@@ -193,7 +187,6 @@ async fn main() -> anyhow::Result<()> {
         users,
         seconds,
         connections: args.connections,
-        crypto: &crypto,
         runs: &runs,
         skipped: &skipped,
         plot_file: report::plot_name(&out),

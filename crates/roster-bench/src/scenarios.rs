@@ -74,6 +74,8 @@ pub struct BackendRun {
     pub sweeps: Vec<Sweep>,
     /// SDK `Verifier::verify` calls per second on one thread.
     pub sdk_verifies_per_s: f64,
+    /// The RSA ceilings, each measured just before the run it bounds.
+    pub crypto: ceilings::Crypto,
     pub soak: Option<Soak>,
 }
 
@@ -421,6 +423,8 @@ pub async fn run_backend(plan: Plan) -> anyhow::Result<BackendRun> {
 
     let mut endpoints = Vec::new();
     let mut max_rss: f64 = 0.0;
+    let ceiling_time = plan.duration.max(Duration::from_millis(300));
+    let mut signs = None;
     for name in [
         HEALTHZ,
         GET_USER,
@@ -436,6 +440,11 @@ pub async fn run_backend(plan: Plan) -> anyhow::Result<BackendRun> {
             && !plan.only.iter().any(|o| name.contains(o.as_str()))
         {
             continue;
+        }
+        if name == TOKEN {
+            eprintln!("{backend}: RSA-2048 signing ceiling …");
+            signs =
+                Some(tokio::task::spawn_blocking(move || ceilings::signs(ceiling_time)).await??);
         }
         eprintln!("{backend}: {name} …");
         let (result, cores, peak_rss_mib) =
@@ -488,8 +497,15 @@ pub async fn run_backend(plan: Plan) -> anyhow::Result<BackendRun> {
         sweeps.push(Sweep { name, points });
     }
 
+    eprintln!("{backend}: RSA-2048 verification ceiling on one core …");
+    let verifies_per_core =
+        tokio::task::spawn_blocking(move || ceilings::verifies_per_core(ceiling_time)).await??;
     eprintln!("{backend}: SDK token verification …");
     let sdk_verifies_per_s = sdk_verification(&roster, &data, plan.duration).await?;
+    let (signs_per_core, signs_one_core) = match signs {
+        Some(rates) => rates,
+        None => tokio::task::spawn_blocking(move || ceilings::signs(ceiling_time)).await??,
+    };
 
     let soak = if plan.soak.is_zero() {
         None
@@ -512,6 +528,11 @@ pub async fn run_backend(plan: Plan) -> anyhow::Result<BackendRun> {
         endpoints,
         sweeps,
         sdk_verifies_per_s,
+        crypto: ceilings::Crypto {
+            signs_per_core,
+            signs_one_core,
+            verifies_per_core,
+        },
         soak,
     })
 }
