@@ -106,8 +106,8 @@ impl ClaimsSubject {
             two_factor_enabled: false,
             created_at: user.created_at / 1000,
             updated_at: user.updated_at / 1000,
-            public_metadata: user.public_metadata.clone(),
-            unsafe_metadata: user.unsafe_metadata.clone(),
+            public_metadata: user.public_metadata.value(),
+            unsafe_metadata: user.unsafe_metadata.value(),
         }
     }
 

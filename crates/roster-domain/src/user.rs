@@ -7,7 +7,7 @@ use roster_proto::{
     EmailAddressJson, FrontendUserJson, PhoneNumberJson, UserJson, VerificationJson,
 };
 
-use crate::metadata::{self, MetadataTier, MetadataWrite};
+use crate::metadata::{self, Metadata, MetadataTier, MetadataWrite};
 use crate::DomainError;
 
 /// What rendering a user needs besides the user: the time (lock state depends on it) and the
@@ -51,9 +51,9 @@ pub struct User {
     pub primary_phone_number_id: Option<String>,
     pub password_digest: Option<String>,
     pub password_last_updated_at: Option<i64>,
-    pub public_metadata: Value,
-    pub private_metadata: Value,
-    pub unsafe_metadata: Value,
+    pub public_metadata: Metadata,
+    pub private_metadata: Metadata,
+    pub unsafe_metadata: Metadata,
     pub banned: bool,
     /// Unix ms until which the user is locked; `None` when not locked.
     pub locked_until: Option<i64>,
@@ -155,9 +155,9 @@ impl User {
             phone_numbers,
             password_last_updated_at: new.password_digest.as_ref().map(|_| now),
             password_digest: new.password_digest,
-            public_metadata: empty_object(),
-            private_metadata: empty_object(),
-            unsafe_metadata: empty_object(),
+            public_metadata: Metadata::from_value(MetadataTier::Public, &empty_object())?,
+            private_metadata: Metadata::from_value(MetadataTier::Private, &empty_object())?,
+            unsafe_metadata: Metadata::from_value(MetadataTier::Unsafe, &empty_object())?,
             banned: new.banned,
             locked_until: new.locked.then_some(now + LOCKOUT_MS),
             failed_verification_attempts: 0,
@@ -175,7 +175,7 @@ impl User {
         Ok(user)
     }
 
-    pub fn metadata(&self, tier: MetadataTier) -> &Value {
+    pub fn metadata(&self, tier: MetadataTier) -> &Metadata {
         match tier {
             MetadataTier::Public => &self.public_metadata,
             MetadataTier::Private => &self.private_metadata,
@@ -183,7 +183,7 @@ impl User {
         }
     }
 
-    fn metadata_mut(&mut self, tier: MetadataTier) -> &mut Value {
+    fn metadata_mut(&mut self, tier: MetadataTier) -> &mut Metadata {
         match tier {
             MetadataTier::Public => &mut self.public_metadata,
             MetadataTier::Private => &mut self.private_metadata,
@@ -197,7 +197,8 @@ impl User {
         let mut next = Vec::with_capacity(3);
         for tier in MetadataTier::ALL {
             if let Some(patch) = write.get(tier) {
-                next.push((tier, metadata::merged(tier, self.metadata(tier), patch)?));
+                let value = metadata::merged(tier, &self.metadata(tier).value(), patch)?;
+                next.push((tier, Metadata::from_value(tier, &value)?));
             }
         }
         self.store_tiers(next, now);
@@ -209,14 +210,15 @@ impl User {
         let mut next = Vec::with_capacity(3);
         for tier in MetadataTier::ALL {
             if let Some(value) = write.get(tier) {
-                next.push((tier, metadata::replaced(tier, value)?));
+                let value = metadata::replaced(tier, value)?;
+                next.push((tier, Metadata::from_value(tier, &value)?));
             }
         }
         self.store_tiers(next, now);
         Ok(())
     }
 
-    fn store_tiers(&mut self, next: Vec<(MetadataTier, Value)>, now: i64) {
+    fn store_tiers(&mut self, next: Vec<(MetadataTier, Metadata)>, now: i64) {
         if next.is_empty() {
             return;
         }
@@ -345,8 +347,8 @@ impl User {
             .map(|p| p.value.as_str())
     }
 
-    /// The Backend API view of the user.
-    pub fn to_json(&self, ctx: &RenderContext<'_>) -> UserJson {
+    /// The Backend API view of the user, with the tiers as stored.
+    pub fn to_json(&self, ctx: &RenderContext<'_>) -> UserJson<Metadata> {
         let now = ctx.now;
         let locked = self.is_locked(now);
         UserJson {
@@ -404,7 +406,7 @@ impl User {
 
 impl User {
     /// The Frontend API view of the user, for the user themself: public and unsafe metadata only.
-    pub fn to_frontend_json(&self, ctx: &RenderContext<'_>) -> FrontendUserJson {
+    pub fn to_frontend_json(&self, ctx: &RenderContext<'_>) -> FrontendUserJson<Metadata> {
         let b = self.to_json(ctx);
         FrontendUserJson {
             object: b.object,
@@ -597,7 +599,11 @@ mod tests {
     #[test]
     fn the_frontend_view_never_carries_private_metadata() {
         let mut user = sample();
-        user.private_metadata = json!({"stripe": "cus_SECRET_VALUE"});
+        user.private_metadata = Metadata::from_value(
+            MetadataTier::Private,
+            &json!({"stripe": "cus_SECRET_VALUE"}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let wire = serde_json::to_value(user.to_frontend_json(&at(1000))).unwrap_or_default();
         assert!(wire.get("private_metadata").is_none());
         assert!(!wire.to_string().contains("cus_SECRET_VALUE"));

@@ -33,9 +33,10 @@ pub struct ErrorMeta {
     pub param_name: Option<String>,
 }
 
-/// The User object as the Backend API renders it (`object: "user"`).
+/// The User object as the Backend API renders it (`object: "user"`). `M` is how the metadata
+/// tiers are held: parsed values for clients, the stored JSON text when the server renders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UserJson {
+pub struct UserJson<M = Value> {
     pub object: String,
     pub id: String,
     pub external_id: Option<String>,
@@ -49,9 +50,9 @@ pub struct UserJson {
     pub profile_image_url: String,
     pub image_url: String,
     pub has_image: bool,
-    pub public_metadata: Value,
-    pub private_metadata: Value,
-    pub unsafe_metadata: Value,
+    pub public_metadata: M,
+    pub private_metadata: M,
+    pub unsafe_metadata: M,
     pub email_addresses: Vec<EmailAddressJson>,
     pub phone_numbers: Vec<PhoneNumberJson>,
     pub web3_wallets: Vec<Value>,
@@ -226,9 +227,10 @@ pub struct SessionTokenClaimsJson {
 }
 
 /// The User object as the Frontend API renders it to the signed-in user. It has no
-/// `private_metadata` field at all: a frontend caller cannot be handed what it cannot name.
+/// `private_metadata` field at all: a frontend caller cannot be handed what it cannot name. `M` as
+/// in [`UserJson`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FrontendUserJson {
+pub struct FrontendUserJson<M = Value> {
     pub object: String,
     pub id: String,
     pub external_id: Option<String>,
@@ -241,8 +243,8 @@ pub struct FrontendUserJson {
     pub profile_image_url: String,
     pub image_url: String,
     pub has_image: bool,
-    pub public_metadata: Value,
-    pub unsafe_metadata: Value,
+    pub public_metadata: M,
+    pub unsafe_metadata: M,
     pub email_addresses: Vec<EmailAddressJson>,
     pub phone_numbers: Vec<PhoneNumberJson>,
     pub web3_wallets: Vec<Value>,

@@ -234,7 +234,7 @@ async fn concurrent_merges_lose_nothing() {
         }
         let got = b.store.get_user(&u.id).await.unwrap().unwrap();
         assert_eq!(
-            got.private_metadata.as_object().map(|m| m.len()),
+            got.private_metadata.value().as_object().map(|m| m.len()),
             Some(64),
             "{}",
             b.name
@@ -305,6 +305,7 @@ async fn refused_writes_amid_concurrent_ones_change_nothing() {
             let got = b.store.get_user(&u.id).await.unwrap().unwrap();
             let mut keys: Vec<String> = got
                 .public_metadata
+                .value()
                 .as_object()
                 .unwrap()
                 .keys()

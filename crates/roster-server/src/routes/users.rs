@@ -4,6 +4,7 @@ use axum::extract::{RawQuery, State};
 use axum::{Extension, Json};
 use serde_json::Value;
 
+use roster_domain::metadata::Metadata;
 use roster_domain::query::{
     IncludeExclude, Order, UserFilter, UserQuery, MAX_FILTER_VALUES, MAX_LIMIT,
 };
@@ -85,7 +86,7 @@ const UPDATE_PARAMS: &[&str] = &[
 
 const METADATA_PARAMS: &[&str] = &["public_metadata", "private_metadata", "unsafe_metadata"];
 
-fn render(state: &AppState, user: &User) -> Json<UserJson> {
+fn render(state: &AppState, user: &User) -> Json<UserJson<Metadata>> {
     Json(user.to_json(&state.render_context(now_ms())))
 }
 
@@ -286,7 +287,7 @@ fn parse_new_user(
 pub async fn create(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
-) -> ApiResult<Json<UserJson>> {
+) -> ApiResult<Json<UserJson<Metadata>>> {
     let (mut new, password) = parse_new_user(body)?;
     new.password_digest = digest_of(password).await?;
     let now = now_ms();
@@ -416,7 +417,7 @@ fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<UserQuery> {
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Vec<UserJson>>> {
+) -> ApiResult<Json<Vec<UserJson<Metadata>>>> {
     let query = parse_user_query(raw.as_deref(), true)?;
     let users = state.store.list_users(&query).await?;
     let ctx = state.render_context(now_ms());
@@ -435,7 +436,10 @@ pub async fn count(
 }
 
 /// `GET /v1/users/{user_id}`
-pub async fn get(State(state): State<AppState>, UserId(id): UserId) -> ApiResult<Json<UserJson>> {
+pub async fn get(
+    State(state): State<AppState>,
+    UserId(id): UserId,
+) -> ApiResult<Json<UserJson<Metadata>>> {
     let user = state
         .store
         .get_user(&id)
@@ -445,7 +449,11 @@ pub async fn get(State(state): State<AppState>, UserId(id): UserId) -> ApiResult
 }
 
 /// Runs `edit` on the stored user atomically and renders the result.
-async fn edit_user(state: &AppState, id: &str, edit: UserEdit) -> ApiResult<Json<UserJson>> {
+async fn edit_user(
+    state: &AppState,
+    id: &str,
+    edit: UserEdit,
+) -> ApiResult<Json<UserJson<Metadata>>> {
     let user = state
         .store
         .update_user(id, edit)
@@ -536,7 +544,7 @@ pub async fn update(
     Extension(version): Extension<ApiVersion>,
     UserId(id): UserId,
     JsonObject(body): JsonObject,
-) -> ApiResult<Json<UserJson>> {
+) -> ApiResult<Json<UserJson<Metadata>>> {
     let (mut changes, password) = parse_changes(body, &version)?;
     changes.password_digest = digest_of(password).await?;
     let now = now_ms();
@@ -557,7 +565,7 @@ pub async fn merge_metadata(
     State(state): State<AppState>,
     UserId(id): UserId,
     JsonObject(body): JsonObject,
-) -> ApiResult<Json<UserJson>> {
+) -> ApiResult<Json<UserJson<Metadata>>> {
     let write = metadata_body(body)?;
     let now = now_ms();
     edit_user(
@@ -573,7 +581,7 @@ pub async fn replace_metadata(
     State(state): State<AppState>,
     UserId(id): UserId,
     JsonObject(body): JsonObject,
-) -> ApiResult<Json<UserJson>> {
+) -> ApiResult<Json<UserJson<Metadata>>> {
     let write = metadata_body(body)?;
     let now = now_ms();
     edit_user(
@@ -610,7 +618,7 @@ async fn set_state(
     id: &str,
     body: serde_json::Map<String, Value>,
     change: fn(&mut User, i64),
-) -> ApiResult<Json<UserJson>> {
+) -> ApiResult<Json<UserJson<Metadata>>> {
     no_body(body)?;
     let now = now_ms();
     edit_user(
@@ -629,7 +637,7 @@ pub async fn ban(
     State(s): State<AppState>,
     UserId(id): UserId,
     JsonObject(b): JsonObject,
-) -> ApiResult<Json<UserJson>> {
+) -> ApiResult<Json<UserJson<Metadata>>> {
     let user = set_state(&s, &id, b, |u, now| u.set_banned(true, now)).await?;
     s.store.revoke_user_sessions(&id, now_ms()).await?;
     Ok(user)
@@ -640,7 +648,7 @@ pub async fn unban(
     State(s): State<AppState>,
     UserId(id): UserId,
     JsonObject(b): JsonObject,
-) -> ApiResult<Json<UserJson>> {
+) -> ApiResult<Json<UserJson<Metadata>>> {
     set_state(&s, &id, b, |u, now| u.set_banned(false, now)).await
 }
 
@@ -649,7 +657,7 @@ pub async fn lock(
     State(s): State<AppState>,
     UserId(id): UserId,
     JsonObject(b): JsonObject,
-) -> ApiResult<Json<UserJson>> {
+) -> ApiResult<Json<UserJson<Metadata>>> {
     set_state(&s, &id, b, User::lock).await
 }
 
@@ -658,7 +666,7 @@ pub async fn unlock(
     State(s): State<AppState>,
     UserId(id): UserId,
     JsonObject(b): JsonObject,
-) -> ApiResult<Json<UserJson>> {
+) -> ApiResult<Json<UserJson<Metadata>>> {
     set_state(&s, &id, b, User::unlock).await
 }
 
@@ -668,7 +676,7 @@ async fn set_banned_many(
     state: &AppState,
     body: serde_json::Map<String, Value>,
     banned: bool,
-) -> ApiResult<Json<Vec<UserJson>>> {
+) -> ApiResult<Json<Vec<UserJson<Metadata>>>> {
     let mut f = Fields::new(body, &["user_ids"])?;
     let ids = f.string_list("user_ids", MAX_BULK_BAN)?;
     if ids.is_empty() {
@@ -704,7 +712,7 @@ async fn set_banned_many(
 pub async fn ban_many(
     State(s): State<AppState>,
     JsonObject(b): JsonObject,
-) -> ApiResult<Json<Vec<UserJson>>> {
+) -> ApiResult<Json<Vec<UserJson<Metadata>>>> {
     set_banned_many(&s, b, true).await
 }
 
@@ -712,7 +720,7 @@ pub async fn ban_many(
 pub async fn unban_many(
     State(s): State<AppState>,
     JsonObject(b): JsonObject,
-) -> ApiResult<Json<Vec<UserJson>>> {
+) -> ApiResult<Json<Vec<UserJson<Metadata>>>> {
     set_banned_many(&s, b, false).await
 }
 
