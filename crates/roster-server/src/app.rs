@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
+use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -90,7 +91,8 @@ pub const KNOWN_API_VERSIONS: &[&str] = &[
     "2026-05-12",
 ];
 
-async fn api_version(mut req: Request, next: Next) -> Response {
+/// The `Clerk-API-Version` a request asks for, from the header or `__clerk_api_version`.
+fn api_version(req: &Request) -> ApiResult<ApiVersion> {
     let header = req
         .headers()
         .get("clerk-api-version")
@@ -101,44 +103,60 @@ async fn api_version(mut req: Request, next: Next) -> Response {
         .map(|(_, v)| v);
     let version = match (header, query) {
         (Some(_), Some(_)) => {
-            return ApiError::ApiVersionInvalid(
+            return Err(ApiError::ApiVersionInvalid(
                 "give the version either as a header or as a query parameter, not both".into(),
-            )
-            .into_response()
+            ))
         }
-        (Some(Err(_)), None) => {
-            return ApiError::ApiVersionInvalid("not a date".into()).into_response()
-        }
+        (Some(Err(_)), None) => return Err(ApiError::ApiVersionInvalid("not a date".into())),
         (Some(Ok(v)), None) | (None, Some(v)) => Some(v),
         (None, None) => None,
     };
     if let Some(v) = &version {
         if !KNOWN_API_VERSIONS.contains(&v.as_str()) {
             let known = KNOWN_API_VERSIONS.join(", ");
-            return ApiError::ApiVersionInvalid(format!("{v} is not a known version ({known})"))
-                .into_response();
+            return Err(ApiError::ApiVersionInvalid(format!(
+                "{v} is not a known version ({known})"
+            )));
         }
     }
-    req.extensions_mut().insert(ApiVersion(version));
-    next.run(req).await
+    Ok(ApiVersion(version))
 }
 
-async fn require_secret_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let key = req
-        .headers()
+/// Checks the `Authorization: Bearer sk_…` secret key.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    let key = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|k| !k.is_empty());
-    let Some(key) = key else {
-        return ApiError::AuthorizationHeaderInvalid.into_response();
-    };
-    match state.keys.verify(key).await {
-        Ok(true) => next.run(req).await,
-        Ok(false) => ApiError::SecretKeyInvalid.into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+        .filter(|k| !k.is_empty())
+        .ok_or(ApiError::AuthorizationHeaderInvalid)?;
+    if state.keys.verify(key).await? {
+        Ok(())
+    } else {
+        Err(ApiError::SecretKeyInvalid)
     }
+}
+
+/// What every `/v1` request passes before routing, in order: the API version, the secret key,
+/// then the instance's rate limit (inside the key check, so only authenticated requests count and
+/// nobody without the key can spend the instance's budget). One middleware rather than three:
+/// each layer clones the state and the inner service on every request.
+async fn bapi_guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let version = match api_version(&req) {
+        Ok(version) => version,
+        Err(e) => return e.into_response(),
+    };
+    let (headers, path) = (req.headers(), req.uri().path());
+    let checked = async {
+        authenticate(&state, headers).await?;
+        crate::rate_limit::check_bapi(&state, path).await
+    };
+    if let Err(e) = checked.await {
+        return e.into_response();
+    }
+    req.extensions_mut().insert(version);
+    next.run(req).await
 }
 
 async fn healthz(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
@@ -204,17 +222,7 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Inside the key check: only authenticated requests count, so nobody without the key
-        // can spend the instance's budget.
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::rate_limit::bapi,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_secret_key,
-        ))
-        .layer(middleware::from_fn(api_version));
+        .layer(middleware::from_fn_with_state(state.clone(), bapi_guard));
     Router::new()
         .route("/healthz", get(healthz))
         .route(DEFAULT_AVATAR_PATH, get(default_avatar))

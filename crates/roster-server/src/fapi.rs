@@ -14,7 +14,9 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
+
+use crate::json::Json;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde_json::{json, Map, Value};

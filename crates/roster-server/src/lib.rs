@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod fapi;
 pub mod health;
+pub mod json;
 pub mod keys;
 pub mod rate_limit;
 pub mod routes;

@@ -11,10 +11,6 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
 use roster_domain::rate_limit::{
     identifier_key, instance_key, ip_key, normalize_identifier, Attempt, Limit, Verdict,
 };
@@ -98,15 +94,17 @@ pub async fn check_identifier(
     result
 }
 
-/// Middleware for authenticated `/v1` requests: counts each against the instance's limit, when
-/// one is configured. `GET /v1/jwks` is exempt, as at Clerk (verifiers fetch it on key rotation).
-pub async fn bapi(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let exempt = matches!(req.uri().path(), "/jwks" | "/v1/jwks");
-    if !exempt && state.rate_limits.bapi.is_some() {
-        let key = instance_key(&state.instance.id);
-        if let Err(e) = count(&state, state.rate_limits.bapi, key).await {
-            return e.into_response();
-        }
+/// Counts an authenticated `/v1` request against the instance's limit, when one is configured.
+/// `GET /v1/jwks` is exempt, as at Clerk (verifiers fetch it on key rotation).
+pub async fn check_bapi(state: &AppState, path: &str) -> ApiResult<()> {
+    let exempt = matches!(path, "/jwks" | "/v1/jwks");
+    if exempt || state.rate_limits.bapi.is_none() {
+        return Ok(());
     }
-    next.run(req).await
+    count(
+        state,
+        state.rate_limits.bapi,
+        instance_key(&state.instance.id),
+    )
+    .await
 }

@@ -1,9 +1,9 @@
 //! `/v1/sessions…`, `/v1/jwks`, `/v1/jwt_templates…` and `/v1/instance/session_token_claims`:
 //! sessions and the RS256 tokens that carry metadata.
 
+use crate::json::Json;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{Map, Value};
 
 use roster_domain::claims::{self, ClaimsSubject, TokenTimes};

@@ -1,7 +1,9 @@
 //! `/v1/users…`: the Backend API for users and their metadata.
 
 use axum::extract::{RawQuery, State};
-use axum::{Extension, Json};
+use axum::Extension;
+
+use crate::json::Json;
 use serde_json::Value;
 
 use roster_domain::metadata::Metadata;
