@@ -41,6 +41,9 @@ pub struct Measured {
     pub peak_rss_mib: f64,
     /// Open loop at half the peak rate.
     pub half: Option<LoadResult>,
+    /// The HTTP ceiling this run is compared with: the mean of `GET /healthz` measured just
+    /// before and just after its peak run (`None` for `GET /healthz` itself).
+    pub http_ceiling: Option<f64>,
 }
 
 /// Latency against throughput, for the plot: (achieved requests/s, p50 ms, p99 ms).
@@ -425,6 +428,8 @@ pub async fn run_backend(plan: Plan) -> anyhow::Result<BackendRun> {
     let mut max_rss: f64 = 0.0;
     let ceiling_time = plan.duration.max(Duration::from_millis(300));
     let mut signs = None;
+    // The last `GET /healthz` rate: each endpoint's HTTP ceiling brackets its peak run.
+    let mut healthz_before = 0.0;
     for name in [
         HEALTHZ,
         GET_USER,
@@ -450,6 +455,25 @@ pub async fn run_backend(plan: Plan) -> anyhow::Result<BackendRun> {
         let (result, cores, peak_rss_mib) =
             peak(&roster, &data, name, plan.connections, plan.duration).await?;
         max_rss = max_rss.max(peak_rss_mib);
+        let http_ceiling = if name == HEALTHZ {
+            healthz_before = result.per_second();
+            None
+        } else {
+            // The machine's speed drifts within minutes: the ceiling is measured again right
+            // after the run, and the run is compared with the mean of the two.
+            let after = load::run(
+                roster.addr,
+                plan.connections,
+                plan.duration / 2,
+                None,
+                maker(&data, HEALTHZ),
+            )
+            .await?
+            .per_second();
+            let ceiling = (healthz_before + after) / 2.0;
+            healthz_before = after;
+            Some(ceiling)
+        };
         // Half the peak rate, open loop: the latency a service sees with headroom left.
         let half = if name == HEALTHZ {
             None
@@ -471,6 +495,7 @@ pub async fn run_backend(plan: Plan) -> anyhow::Result<BackendRun> {
             cores,
             peak_rss_mib,
             half,
+            http_ceiling,
         });
     }
 
