@@ -455,9 +455,9 @@ pub async fn run_backend(plan: Plan) -> anyhow::Result<BackendRun> {
         let (result, cores, peak_rss_mib) =
             peak(&roster, &data, name, plan.connections, plan.duration).await?;
         max_rss = max_rss.max(peak_rss_mib);
-        let http_ceiling = if name == HEALTHZ {
+        let (http_ceiling, half) = if name == HEALTHZ {
             healthz_before = result.per_second();
-            None
+            (None, None)
         } else {
             // The machine's speed drifts within minutes: the ceiling is measured again right
             // after the run, and the run is compared with the mean of the two.
@@ -472,22 +472,16 @@ pub async fn run_backend(plan: Plan) -> anyhow::Result<BackendRun> {
             .per_second();
             let ceiling = (healthz_before + after) / 2.0;
             healthz_before = after;
-            Some(ceiling)
-        };
-        // Half the peak rate, open loop: the latency a service sees with headroom left.
-        let half = if name == HEALTHZ {
-            None
-        } else {
-            let rate = result.per_second() / 2.0;
-            let r = load::run(
+            // Half the peak rate, open loop: the latency a service sees with headroom left.
+            let half = load::run(
                 roster.addr,
                 plan.connections,
                 plan.duration,
-                Some(rate),
+                Some(result.per_second() / 2.0),
                 maker(&data, name),
             )
             .await?;
-            Some(r)
+            (Some(ceiling), Some(half))
         };
         endpoints.push(Measured {
             name,

@@ -15,8 +15,6 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-
-use crate::json::Json;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde_json::{json, Map, Value};
@@ -36,6 +34,7 @@ use crate::app::AppState;
 use crate::body::{overridden_method, parse_form, parse_object, query_pairs};
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiResult};
+use crate::json::Json;
 use crate::rate_limit;
 use crate::routes::{now_ms, sessions as bapi_sessions, PathIds};
 

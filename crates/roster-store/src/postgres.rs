@@ -244,7 +244,8 @@ fn template_at(r: &tokio_postgres::Row, at: usize) -> StoreResult<JwtTemplate> {
 /// source's columns, each `NULL` when absent. The one-row `FROM` keeps the claims when there
 /// is no session.
 fn minting_sql(claims: ClaimsSource<'_>) -> &'static str {
-    fn build(columns: &str, alias: &str, join: &str) -> String {
+    /// `columns` are the claims source's, from the table joined as `t` by `join`.
+    fn build(columns: &str, join: &str) -> String {
         let prefixed = |list: &str, alias: &str| {
             list.split(", ")
                 .map(|c| format!("{alias}.{c}"))
@@ -256,13 +257,12 @@ fn minting_sql(claims: ClaimsSource<'_>) -> &'static str {
              LEFT JOIN sessions s ON s.id = $1 LEFT JOIN users u ON u.id = s.user_id \
              LEFT JOIN {join}",
             prefixed(SESSION_COLUMNS, "s"),
-            prefixed(columns, alias),
+            prefixed(columns, "t"),
         )
     }
     static TEMPLATE: LazyLock<String> =
-        LazyLock::new(|| build(TEMPLATE_COLUMNS, "t", "jwt_templates t ON t.name = $2"));
-    static SETTING: LazyLock<String> =
-        LazyLock::new(|| build("value", "t", "settings t ON t.key = $2"));
+        LazyLock::new(|| build(TEMPLATE_COLUMNS, "jwt_templates t ON t.name = $2"));
+    static SETTING: LazyLock<String> = LazyLock::new(|| build("value", "settings t ON t.key = $2"));
     match claims {
         ClaimsSource::Template(_) => &TEMPLATE,
         ClaimsSource::Setting(_) => &SETTING,

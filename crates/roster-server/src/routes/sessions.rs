@@ -1,7 +1,6 @@
 //! `/v1/sessions…`, `/v1/jwks`, `/v1/jwt_templates…` and `/v1/instance/session_token_claims`:
 //! sessions and the RS256 tokens that carry metadata.
 
-use crate::json::Json;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
@@ -22,6 +21,7 @@ use super::{now_ms, user_not_found};
 use crate::app::AppState;
 use crate::body::{query_pairs, Fields, JsonObject};
 use crate::error::{ApiError, ApiResult};
+use crate::json::Json;
 use crate::routes::PathIds;
 use crate::signing::TokenCategory;
 

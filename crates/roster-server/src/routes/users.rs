@@ -2,8 +2,6 @@
 
 use axum::extract::{RawQuery, State};
 use axum::Extension;
-
-use crate::json::Json;
 use serde_json::Value;
 
 use roster_domain::metadata::Metadata;
@@ -19,6 +17,7 @@ use super::{now_ms, user_not_found, UserId};
 use crate::app::{ApiVersion, AppState, METADATA_ON_UPDATE_REJECTED_FROM};
 use crate::body::{query_pairs, Fields, JsonObject};
 use crate::error::{ApiError, ApiResult};
+use crate::json::Json;
 
 const MAX_NAME_BYTES: usize = 256;
 const MAX_EXTERNAL_ID_BYTES: usize = 512;
