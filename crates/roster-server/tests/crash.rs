@@ -341,12 +341,10 @@ async fn check(server: &Server, http: &reqwest::Client, ledger: &Mutex<Ledger>) 
         } else {
             f.unacked_absent += 1;
         }
-        // PostgreSQL outlives the killed process: a transaction whose COMMIT was already on the
-        // wire completes after the kill, possibly after the restart's first look. So there an
-        // unacknowledged write may appear late; it must never disappear once seen, anywhere.
-        let late_commit_possible = support::postgres_admin_url().is_some();
+        // `Server::kill` returns once the database is final (on PostgreSQL, once the killed
+        // server's sessions have ended), so an outcome seen once is seen the same way forever.
         if let Some(before) = l.resolved.insert(tag.clone(), present) {
-            if before != present && !(late_commit_possible && !before && present) {
+            if before != present {
                 f.flipped.push(format!(
                     "unacknowledged write {tag} was {} at the last restart and is {} now",
                     if before { "there" } else { "absent" },

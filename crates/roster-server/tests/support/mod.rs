@@ -181,9 +181,30 @@ impl Server {
 
     /// A crash: SIGKILL, so no graceful shutdown runs, whatever `stop` may become. The data
     /// directory stays; `start_in` on it again is a restart after the crash.
+    ///
+    /// On PostgreSQL the database outlives the process: a statement already on the wire runs to
+    /// its end (an autocommit statement commits) before its session notices the closed socket.
+    /// So this returns only once the killed server's sessions are gone, when what the database
+    /// holds is final, as it is on SQLite the moment the process dies.
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let (Some(admin), Some(url)) = (postgres_admin_url(), &self.database_url) {
+            let name = url.rsplit('/').next().unwrap_or_default();
+            let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'");
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let out = psql(&admin, &sql);
+                if String::from_utf8_lossy(&out.stdout).trim() == "0" {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the killed server's PostgreSQL sessions did not end within 60 s"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 }
 
