@@ -20,8 +20,26 @@ use crate::keys::KeyRing;
 use crate::routes::{sessions, users};
 use crate::signing::Signer;
 
+/// What every handler shares. Axum clones the state for each request (extractors, middleware,
+/// the route's handler), so it is one `Arc`: one reference count to touch, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub keys: KeyRing,
     pub instance: Arc<Instance>,
@@ -45,7 +63,7 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
-impl AppState {
+impl Shared {
     pub fn render_context(&self, now: i64) -> RenderContext<'_> {
         RenderContext {
             now,

@@ -128,7 +128,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("session_token_claims in the config file: {e}"))?;
     }
-    let state = app::AppState {
+    let state = app::AppState::new(app::Shared {
         store,
         keys,
         instance: Arc::new(instance.clone()),
@@ -145,7 +145,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 .map(|n| n.get())
                 .unwrap_or(2),
         )),
-    };
+    });
     let key_line = match &minted {
         Some(key) => format!("{key}   (shown once; stored hashed)"),
         None if config.secret_key.is_some() => "from ROSTER_SECRET_KEY".to_owned(),
