@@ -188,3 +188,28 @@ def test_duplicate_external_id_is_rejected(clerk, make_user):
 def test_create_with_rfc3339_created_at_for_migrations(make_user):
     user = make_user(created_at="2012-10-20T07:15:20.902Z")
     assert user.created_at == 1_350_717_320_902
+
+
+def test_reserved_identifications_read_back_through_the_sdk(clerk):
+    # Reserved: unverified but held for this user. Clerk's `verification_admin` only ever says
+    # `verified`, so a reserved identification carries no verification at all; the SDK must parse
+    # the user from create, get and list alike.
+    token = uniq("rsv")
+    reserved, verified = f"{token}.r@example.com", f"{token}.v@example.com"
+    user = clerk.users.create(
+        email_address=[reserved, verified],
+        email_address_identification_status=[
+            models.EmailAddressIdentificationStatus.RESERVED,
+            models.EmailAddressIdentificationStatus.VERIFIED,
+        ],
+        phone_number=["+15555550123"],
+        phone_number_identification_status=[models.PhoneNumberIdentificationStatus.RESERVED],
+    )
+    for got in (user, clerk.users.get(user_id=user.id), *clerk.users.list(request={"query": token})):
+        assert got.id == user.id
+        by_address = {e.email_address: e for e in got.email_addresses}
+        assert by_address[reserved].reserved is True
+        assert by_address[reserved].verification is None
+        assert by_address[verified].reserved is False
+        assert isinstance(by_address[verified].verification, models.Admin)
+        assert [(p.reserved, p.verification) for p in got.phone_numbers] == [(True, None)]

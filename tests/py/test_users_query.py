@@ -212,3 +212,65 @@ def test_list_limit_out_of_range_is_422(clerk, limit):
 
 def test_list_accepts_the_maximum_limit(clerk, population):
     assert len(listed(clerk, query=population.token, limit=500)) == 5
+
+
+def cursor_page(http, token: str, **params) -> List[str]:
+    response = http.get("/users", params={"query": token, **params})
+    assert response.status_code == 200, response.text
+    return [u["id"] for u in response.json()]
+
+
+def test_starting_after_walks_pages_in_either_created_at_order(http, population):
+    # The 2026 spec's cursor (reference §4.1): the users after the given one, in created_at order.
+    for order_by, indexes in (("-created_at", [4, 3, 2, 1, 0]), ("+created_at", [0, 1, 2, 3, 4])):
+        walked, cursor = [], None
+        for _ in range(5):  # three pages hold five users; more means the cursor was ignored
+            params = {"limit": 2, "order_by": order_by}
+            if cursor:
+                params["starting_after"] = cursor
+            page = cursor_page(http, population.token, **params)
+            walked += page
+            if len(page) < 2:
+                break
+            cursor = page[-1]
+        assert walked == population.ids(*indexes), order_by
+    # Without order_by the default order (newest first) applies.
+    after_newest = cursor_page(http, population.token, starting_after=population.ids(4)[0])
+    assert after_newest == population.ids(3, 2, 1, 0)
+
+
+@pytest.mark.parametrize(
+    "params, param_name",
+    [
+        ({"order_by": "+username"}, "order_by"),
+        ({"order_by": "-updated_at"}, "order_by"),
+        ({"offset": 1}, "offset"),
+        ({}, "starting_after"),
+    ],
+)
+def test_starting_after_misuse_is_422(http, population, params, param_name):
+    cursor = population.ids(2)[0] if param_name != "starting_after" else "user_2xhFjEI5X2qWRvtV13BzSj8H6Dk"
+    response = http.get("/users", params={"starting_after": cursor, **params})
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["code"] == "form_param_value_invalid", error
+    assert error["meta"]["param_name"] == param_name, error
+
+
+def test_excluding_organization_members_excludes_nobody(clerk, population):
+    # Roster has no organizations: nobody is a member, so `-org_…` keeps everyone.
+    assert listed(clerk, query=population.token, organization_id=["-org_2xhFjEI5X2qWRvtV13BzSj8H6Dk"]) == population.ids(4, 3, 2, 1, 0)
+    assert listed(clerk, query=population.token, organization_id=["org_2xhFjEI5X2qWRvtV13BzSj8H6Dk"]) == []
+    total = clerk.users.count(request={"query": population.token, "organization_id": ["-org_2xhFjEI5X2qWRvtV13BzSj8H6Dk"]})
+    assert total.total_count == 5
+
+
+def test_provider_and_provider_user_id_go_together(http):
+    for params, missing in (({"provider": "oauth_google"}, "provider_user_id"), ({"provider_user_id": "123"}, "provider")):
+        response = http.get("/users", params=params)
+        assert response.status_code == 422, response.text
+        error = response.json()["errors"][0]
+        assert error["code"] == "form_param_missing", error
+        assert error["meta"]["param_name"] == missing, error
+    both = http.get("/users", params={"provider": "oauth_google", "provider_user_id": "123"})
+    assert both.status_code == 200 and both.json() == []

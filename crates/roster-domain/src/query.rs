@@ -154,6 +154,8 @@ pub struct UserQuery {
     pub order: Order,
     pub limit: u32,
     pub offset: u64,
+    /// Only the users that follow this one in a `created_at` order (`starting_after`).
+    pub after: Option<Cursor>,
 }
 
 impl Default for UserQuery {
@@ -163,13 +165,80 @@ impl Default for UserQuery {
             order: Order::default(),
             limit: DEFAULT_LIMIT,
             offset: 0,
+            after: None,
         }
+    }
+}
+
+/// Where the previous page ended: its last user's `created_at` and id, which lists order by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl UserQuery {
+    /// Checks that `starting_after` can be used with the rest of the query: a cursor is a
+    /// position in the `created_at` order (the only one whose key is unique with the id and never
+    /// changes, so that pages neither skip nor repeat users), and it replaces `offset`.
+    pub fn check_cursor(&self, starting_after: bool) -> Result<(), DomainError> {
+        if !starting_after {
+            return Ok(());
+        }
+        if self.order.field != OrderField::CreatedAt {
+            return Err(DomainError::InvalidValue {
+                param: "order_by".into(),
+                reason: "starting_after can only be used when ordering by created_at, \
+                         +created_at or -created_at."
+                    .into(),
+            });
+        }
+        if self.offset != 0 {
+            return Err(DomainError::InvalidValue {
+                param: "offset".into(),
+                reason: "offset cannot be combined with starting_after; the cursor sets where \
+                         the page starts."
+                    .into(),
+            });
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_needs_the_created_at_order_and_no_offset() {
+        let with = |order: &str, offset: u64| UserQuery {
+            order: Order::parse(order).unwrap(),
+            offset,
+            ..Default::default()
+        };
+        for order in ["created_at", "+created_at", "-created_at"] {
+            assert_eq!(with(order, 0).check_cursor(true), Ok(()));
+        }
+        assert_eq!(UserQuery::default().check_cursor(true), Ok(()));
+        for order in [
+            "updated_at",
+            "-username",
+            "email_address",
+            "web3wallet",
+            "last_sign_in_at",
+        ] {
+            assert!(
+                matches!(with(order, 0).check_cursor(true), Err(DomainError::InvalidValue { param, .. }) if param == "order_by"),
+                "{order}"
+            );
+            assert_eq!(with(order, 0).check_cursor(false), Ok(()));
+        }
+        assert!(matches!(
+            with("-created_at", 1).check_cursor(true),
+            Err(DomainError::InvalidValue { param, .. }) if param == "offset"
+        ));
+        assert_eq!(with("-created_at", 1).check_cursor(false), Ok(()));
+    }
 
     #[test]
     fn order_parsing() {

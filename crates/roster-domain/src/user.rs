@@ -460,14 +460,17 @@ fn set<T>(slot: &mut T, change: Option<T>) {
     }
 }
 
-fn verification(verified: bool) -> VerificationJson {
-    VerificationJson {
+/// An identification's verification: an admin's for a verified one, none for a reserved one
+/// (unverified, yet usable for sign-in and held for this user). Clerk's `verification_admin`
+/// only ever says `verified`; the Python SDK refuses any other status.
+fn verification(verified: bool) -> Option<VerificationJson> {
+    verified.then(|| VerificationJson {
         object: "verification_admin".into(),
-        status: if verified { "verified" } else { "unverified" }.into(),
+        status: "verified".into(),
         strategy: "admin".into(),
         attempts: None,
         expire_at: None,
-    }
+    })
 }
 
 fn email_json(e: &Identification) -> EmailAddressJson {
@@ -476,7 +479,7 @@ fn email_json(e: &Identification) -> EmailAddressJson {
         object: "email_address".into(),
         email_address: e.value.clone(),
         reserved: !e.verified,
-        verification: Some(verification(e.verified)),
+        verification: verification(e.verified),
         linked_to: vec![],
         matches_sso_connection: false,
         created_at: e.created_at,
@@ -492,7 +495,7 @@ fn phone_json(p: &Identification) -> PhoneNumberJson {
         reserved_for_second_factor: false,
         default_second_factor: false,
         reserved: !p.verified,
-        verification: Some(verification(p.verified)),
+        verification: verification(p.verified),
         linked_to: vec![],
         backup_codes: None,
         created_at: p.created_at,
@@ -546,6 +549,12 @@ mod tests {
         let wire = user.to_json(&at(1000));
         assert!(!wire.email_addresses[0].reserved);
         assert!(wire.email_addresses[1].reserved);
+        let verification = wire.email_addresses[0].verification.as_ref();
+        assert_eq!(
+            verification.map(|v| (v.object.as_str(), v.status.as_str())),
+            Some(("verification_admin", "verified"))
+        );
+        assert_eq!(wire.email_addresses[1].verification, None);
         assert!(!wire.password_enabled);
     }
 

@@ -3,7 +3,7 @@
 //! and how a substring filter reaches its index (pg_trgm serves `LIKE` directly; SQLite's FTS5
 //! trigram index is a separate table).
 
-use roster_domain::query::{IncludeExclude, OrderField, TimeRange, UserFilter, UserQuery};
+use roster_domain::query::{Cursor, IncludeExclude, OrderField, TimeRange, UserFilter, UserQuery};
 
 /// A parameter of a built query.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +148,18 @@ impl SqlFilter {
 
     /// Appends ` WHERE …` for the filter (nothing when it filters nothing).
     pub fn push_where(&mut self, f: &UserFilter) {
+        let clauses = self.where_clauses(f);
+        self.push_clauses(clauses);
+    }
+
+    fn push_clauses(&mut self, clauses: Vec<String>) {
+        if !clauses.is_empty() {
+            self.sql.push_str(" WHERE ");
+            self.sql.push_str(&clauses.join(" AND "));
+        }
+    }
+
+    fn where_clauses(&mut self, f: &UserFilter) -> Vec<String> {
         let mut clauses = Vec::new();
         if f.matches_nothing {
             clauses.push("1 = 0".to_owned());
@@ -176,10 +188,17 @@ impl SqlFilter {
         self.time_range("created_at", f.created_at, &mut clauses);
         self.time_range("last_active_at", f.last_active_at, &mut clauses);
         self.time_range("last_sign_in_at", f.last_sign_in_at, &mut clauses);
-        if !clauses.is_empty() {
-            self.sql.push_str(" WHERE ");
-            self.sql.push_str(&clauses.join(" AND "));
-        }
+        clauses
+    }
+
+    /// The rows after `cursor` in the `created_at` order `descending` says (the cursor is only
+    /// allowed with that order, see `UserQuery::check_cursor`), as a row-value comparison that
+    /// the (created_at, id) index serves.
+    fn after(&mut self, cursor: &Cursor, descending: bool) -> String {
+        let at = self.bind(SqlParam::Int(cursor.created_at));
+        let id = self.bind(SqlParam::Text(cursor.id.clone()));
+        let op = if descending { "<" } else { ">" };
+        format!("(created_at, id) {op} ({at}, {id})")
     }
 
     /// Builds the whole page query: `SELECT doc …` for one page of `q`.
@@ -210,10 +229,17 @@ impl SqlFilter {
         let dir = if q.order.descending { "DESC" } else { "ASC" };
         let nulls = if nullable { " NULLS LAST" } else { "" };
         let order = format!("{column} {dir}{nulls}, id {dir}");
+        let after = q.after.as_ref().map(|c| self.after(c, q.order.descending));
         let (source, sort) = match scan {
             PageScan::Planner => ("users".to_owned(), order.clone()),
             PageScan::Leading(rows) => (
-                format!("(SELECT * FROM users ORDER BY {order} LIMIT {rows}) AS users"),
+                format!(
+                    "(SELECT * FROM users{} ORDER BY {order} LIMIT {rows}) AS users",
+                    after
+                        .as_ref()
+                        .map(|a| format!(" WHERE {a}"))
+                        .unwrap_or_default()
+                ),
                 order.clone(),
             ),
             // An expression of the column sorts the same, but no index on the column can
@@ -229,7 +255,9 @@ impl SqlFilter {
         self.sql.push_str(&format!(
             "SELECT users.doc FROM (SELECT id, {column} AS sort_key FROM {source}"
         ));
-        self.push_where(&q.filter);
+        let mut clauses = self.where_clauses(&q.filter);
+        clauses.extend(after);
+        self.push_clauses(clauses);
         let limit = self.bind(SqlParam::Int(i64::from(q.limit)));
         let offset = self.bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
         self.sql.push_str(&format!(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use roster_domain::query::{IncludeExclude, Order, UserFilter, UserQuery};
+use roster_domain::query::{Cursor, IncludeExclude, Order, UserFilter, UserQuery};
 use roster_domain::user::NewUser;
 use roster_domain::{DomainError, MetadataWrite, User};
 use roster_store::postgres::PostgresStore;
@@ -363,6 +363,7 @@ async fn lists_filter_order_and_page_the_same_everywhere() {
                         order,
                         limit,
                         offset,
+                        after: None,
                     })
                     .await
                     .unwrap())
@@ -701,6 +702,7 @@ async fn dense_substring_matches_page_like_sparse_ones() {
                 order: Order::parse("-created_at").unwrap(),
                 limit: 10,
                 offset: offset as u64,
+                after: None,
             };
             let got = ids(&b.store.list_users(&q).await.unwrap());
             let want = expect(
@@ -724,6 +726,7 @@ async fn dense_substring_matches_page_like_sparse_ones() {
             order: Order::parse("+created_at").unwrap(),
             limit: 10,
             offset: 0,
+            after: None,
         };
         let got = ids(&b.store.list_users(&q).await.unwrap());
         let mut want: Vec<&User> = users.iter().filter(|u| u.username.is_some()).collect();
@@ -738,6 +741,82 @@ async fn dense_substring_matches_page_like_sparse_ones() {
             b.name
         );
         assert_eq!(b.store.count_users(&filter).await.unwrap(), 2100);
+    }
+}
+
+#[tokio::test]
+async fn cursor_pages_walk_every_user_once_in_either_order() {
+    for b in backends().await {
+        // Three users share each created_at, so the id breaks ties.
+        let users: Vec<User> = (0..30u32)
+            .map(|n| {
+                let mut u = user(
+                    n,
+                    &format!("walker{n:02}@example.com"),
+                    Some(&format!("walker_{n:02}")),
+                );
+                u.created_at = 1_700_000_000_000 + i64::from(n / 3);
+                u.banned = n % 4 == 0;
+                u
+            })
+            .collect();
+        b.store.insert_users(users.clone()).await.unwrap();
+        let filters = [
+            UserFilter::default(),
+            UserFilter {
+                banned: Some(false),
+                ..Default::default()
+            },
+            UserFilter {
+                query: Some("walker_1".into()),
+                ..Default::default()
+            },
+        ];
+        for filter in filters {
+            for order in ["-created_at", "+created_at"] {
+                let order = Order::parse(order).unwrap();
+                let mut want: Vec<&User> = users
+                    .iter()
+                    .filter(|u| filter.banned.is_none_or(|banned| u.banned == banned))
+                    .filter(|u| {
+                        filter.query.as_deref().is_none_or(|q| {
+                            u.username.as_deref().is_some_and(|name| name.contains(q))
+                        })
+                    })
+                    .collect();
+                want.sort_by(|x, y| (x.created_at, &x.id).cmp(&(y.created_at, &y.id)));
+                if order.descending {
+                    want.reverse();
+                }
+                let want = ids(&want.into_iter().cloned().collect::<Vec<_>>());
+                let mut walked = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = b
+                        .store
+                        .list_users(&UserQuery {
+                            filter: filter.clone(),
+                            order,
+                            limit: 4,
+                            offset: 0,
+                            after: after.clone(),
+                        })
+                        .await
+                        .unwrap();
+                    walked.extend(ids(&page));
+                    match page.last() {
+                        Some(last) if page.len() == 4 => {
+                            after = Some(Cursor {
+                                created_at: last.created_at,
+                                id: last.id.clone(),
+                            })
+                        }
+                        _ => break,
+                    }
+                }
+                assert_eq!(walked, want, "{}: {filter:?} {order:?}", b.name);
+            }
+        }
     }
 }
 
@@ -1166,6 +1245,7 @@ async fn substring_pages_are_exact_for_common_and_rare_needles() {
                     order: parsed,
                     limit,
                     offset,
+                    after: None,
                 })
                 .await
                 .unwrap();

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use roster_domain::metadata::Metadata;
 use roster_domain::query::{
-    IncludeExclude, Order, UserFilter, UserQuery, MAX_FILTER_VALUES, MAX_LIMIT,
+    Cursor, IncludeExclude, Order, UserFilter, UserQuery, MAX_FILTER_VALUES, MAX_LIMIT,
 };
 use roster_domain::user::{NewUser, UserChanges};
 use roster_domain::{ids, password, validate, DomainError, MetadataWrite, User};
@@ -328,10 +328,14 @@ fn parse_bool(param: &str, raw: &str) -> ApiResult<bool> {
     }
 }
 
-/// Parses the list/count query string. Unknown parameters are ignored (clients add their own).
-fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<UserQuery> {
+/// Parses the list/count query string, with the list's `starting_after` cursor (a user id) on
+/// the side: the store needs that user's position, which the route looks up. Unknown parameters
+/// are ignored (clients add their own).
+fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<(UserQuery, Option<String>)> {
     let mut q = UserQuery::default();
     let mut order_seen = false;
+    let mut starting_after = None;
+    let mut provider = None;
     let mut lists: std::collections::HashMap<&'static str, Vec<String>> = Default::default();
     let f: &mut UserFilter = &mut q.filter;
     for (key, value) in query_pairs(raw) {
@@ -366,6 +370,8 @@ fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<UserQuery> {
             }
             "last_sign_in_at_before" => f.last_sign_in_at.before = Some(parse_time(&key, &value)?),
             "last_sign_in_at_after" => f.last_sign_in_at.after = Some(parse_time(&key, &value)?),
+            "provider" => provider = nonempty(),
+            "starting_after" if paging => starting_after = nonempty(),
             "limit" if paging => {
                 let limit = parse_int("limit", &value)?;
                 if !(1..=i64::from(MAX_LIMIT)).contains(&limit) {
@@ -392,6 +398,12 @@ fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<UserQuery> {
             _ => {}
         }
     }
+    // OAuth accounts are named by both: a provider alone, or ids without one, name nothing.
+    match (&provider, lists.contains_key("provider_user_id")) {
+        (Some(_), false) => return Err(missing("provider_user_id")),
+        (None, true) => return Err(missing("provider")),
+        _ => {}
+    }
     for (key, values) in lists {
         if values.len() > MAX_FILTER_VALUES {
             return Err(DomainError::TooManyItems {
@@ -406,12 +418,44 @@ fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<UserQuery> {
             "username" => f.usernames = values,
             "external_id" => f.external_ids = IncludeExclude::from_values(&values),
             "user_id" => f.user_ids = IncludeExclude::from_values(&values),
-            // Roster has no web3 wallets, organizations or OAuth accounts: asking for users that
-            // have one of them matches nobody.
+            // Roster has no organizations: no user is in one, so excluding members excludes
+            // nobody, and asking for members matches nobody.
+            "organization_id" => {
+                if !IncludeExclude::from_values(&values).include.is_empty() {
+                    f.matches_nothing = true;
+                }
+            }
+            // Nor web3 wallets or OAuth accounts: asking for users with one matches nobody.
             _ => f.matches_nothing = true,
         }
     }
-    Ok(q)
+    q.check_cursor(starting_after.is_some())?;
+    Ok((q, starting_after))
+}
+
+fn missing(param: &str) -> ApiError {
+    DomainError::MissingParam {
+        param: param.to_owned(),
+    }
+    .into()
+}
+
+/// The position of the `starting_after` user, which must exist: a cursor that names no user
+/// cannot say where the page starts, and an empty page would end the caller's walk silently.
+async fn cursor(state: &AppState, id: &str) -> ApiResult<Cursor> {
+    let user = if ids::has_shape(id, "user") {
+        state.store.get_user(id).await?
+    } else {
+        None
+    };
+    let user = user.ok_or_else(|| DomainError::InvalidValue {
+        param: "starting_after".into(),
+        reason: format!("starting_after must be the id of a user; there is no user {id}."),
+    })?;
+    Ok(Cursor {
+        created_at: user.created_at,
+        id: user.id,
+    })
 }
 
 /// `GET /v1/users`: a bare array.
@@ -419,7 +463,10 @@ pub async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Vec<UserJson<Metadata>>>> {
-    let query = parse_user_query(raw.as_deref(), true)?;
+    let (mut query, starting_after) = parse_user_query(raw.as_deref(), true)?;
+    if let Some(id) = starting_after {
+        query.after = Some(cursor(&state, &id).await?);
+    }
     let users = state.store.list_users(&query).await?;
     let ctx = state.render_context(now_ms());
     Ok(Json(users.iter().map(|u| u.to_json(&ctx)).collect()))
@@ -430,7 +477,7 @@ pub async fn count(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<TotalCountJson>> {
-    let query = parse_user_query(raw.as_deref(), false)?;
+    let (query, _) = parse_user_query(raw.as_deref(), false)?;
     Ok(Json(TotalCountJson::new(
         state.store.count_users(&query.filter).await?,
     )))
@@ -759,10 +806,11 @@ mod tests {
 
     #[test]
     fn query_parsing() -> ApiResult<()> {
-        let q = parse_user_query(
+        let (q, after) = parse_user_query(
             Some("email_address=a%40x.com&email_address=b%40x.com&limit=20&offset=5&order_by=-username&order_by=created_at&banned=true&user_id=-user_x"),
             true,
         )?;
+        assert_eq!(after, None);
         assert_eq!(q.filter.email_addresses.len(), 2);
         assert_eq!(q.limit, 20);
         assert_eq!(q.offset, 5);
@@ -780,5 +828,52 @@ mod tests {
         assert!(parse_user_query(Some("created_at_after=yesterday"), true).is_err());
         let many: Vec<String> = (0..101).map(|i| format!("user_id=user_{i}")).collect();
         assert!(parse_user_query(Some(&many.join("&")), true).is_err());
+    }
+
+    #[test]
+    fn cursor_parsing() -> ApiResult<()> {
+        let (q, after) = parse_user_query(Some("starting_after=user_a&limit=3"), true)?;
+        assert_eq!(
+            (after.as_deref(), q.limit, q.offset),
+            (Some("user_a"), 3, 0)
+        );
+        let (_, after) =
+            parse_user_query(Some("starting_after=user_a&order_by=%2Bcreated_at"), true)?;
+        assert_eq!(after.as_deref(), Some("user_a"));
+        // Whichever comes first in the query string, the other ordering or an offset is refused.
+        for raw in [
+            "starting_after=user_a&order_by=username",
+            "order_by=-updated_at&starting_after=user_a",
+            "offset=1&starting_after=user_a",
+        ] {
+            assert!(parse_user_query(Some(raw), true).is_err(), "{raw}");
+        }
+        // The count takes the list's filters, not its paging.
+        let (_, after) = parse_user_query(Some("starting_after=user_a&order_by=username"), false)?;
+        assert_eq!(after, None);
+        Ok(())
+    }
+
+    #[test]
+    fn filters_on_what_roster_does_not_have() -> ApiResult<()> {
+        let (q, _) = parse_user_query(Some("organization_id=-org_a&organization_id=-org_b"), true)?;
+        assert!(
+            !q.filter.matches_nothing,
+            "excluding members of an org excludes nobody"
+        );
+        for raw in [
+            "organization_id=org_a",
+            "organization_id=%2Borg_a&organization_id=-org_b",
+            "web3_wallet=0xabc",
+            "provider=oauth_google&provider_user_id=1",
+        ] {
+            assert!(
+                parse_user_query(Some(raw), true)?.0.filter.matches_nothing,
+                "{raw}"
+            );
+        }
+        assert!(parse_user_query(Some("provider=oauth_google"), true).is_err());
+        assert!(parse_user_query(Some("provider_user_id=1"), false).is_err());
+        Ok(())
     }
 }
