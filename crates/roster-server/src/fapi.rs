@@ -98,8 +98,22 @@ pub async fn cors(
     resp
 }
 
+/// Whether `origin` is the Frontend API's own: equal to its scheme, host and port, never just a
+/// prefix of its URL (`http://127.0.0.1:3` is not `http://127.0.0.1:3000`).
 fn same_origin(state: &AppState, origin: Option<&str>) -> bool {
-    origin.is_some_and(|o| state.issuer.starts_with(o))
+    origin.is_some_and(|o| o == origin_of(&state.issuer))
+}
+
+/// `scheme://host[:port]` of a URL: everything before the path.
+fn origin_of(url: &str) -> &str {
+    let path_at = url
+        .find("://")
+        .and_then(|scheme_end| {
+            let after = scheme_end + 3;
+            url[after..].find('/').map(|i| after + i)
+        })
+        .unwrap_or(url.len());
+    &url[..path_at]
 }
 
 fn add_cors_headers(headers: &mut HeaderMap, origin: &str) {
@@ -1267,4 +1281,22 @@ async fn delete_me(
     state.store.put_client(&client).await?;
     let body = json!({"object": "user", "id": user.id, "deleted": true});
     respond(&state, body, Some(&client), Issued(None), &headers).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_of;
+
+    #[test]
+    fn an_origin_is_scheme_host_and_port() {
+        assert_eq!(
+            origin_of("http://127.0.0.1:4000/fapi"),
+            "http://127.0.0.1:4000"
+        );
+        assert_eq!(
+            origin_of("https://auth.example.com/fapi/v1"),
+            "https://auth.example.com"
+        );
+        assert_eq!(origin_of("http://localhost:4000"), "http://localhost:4000");
+    }
 }

@@ -560,19 +560,27 @@ async fn cors_allows_configured_origins_only() {
         .await;
     assert_eq!(status, 200);
     let cookie = browser.cookie.clone().unwrap();
-    let forged = http
-        .post(url("/me/metadata?_method=PATCH"))
-        .header("Origin", "http://evil.test")
-        .header("Cookie", format!("__client={cookie}"))
-        .form(&[("unsafe_metadata", "{\"pwned\":true}")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), 403);
-    let body: Value = forged.json().await.unwrap();
-    assert_eq!(body["errors"][0]["code"], "origin_invalid");
+    let write_from = |origin: String| {
+        http.post(url("/me/metadata?_method=PATCH"))
+            .header("Origin", origin)
+            .header("Cookie", format!("__client={cookie}"))
+            .form(&[("unsafe_metadata", "{\"pwned\":true}")])
+            .send()
+    };
+    // Another site, and origins that are a prefix of Roster's own (a shorter port, no port).
+    let port_prefix = &server.url[..server.url.len() - 1];
+    let host_only = server.url.rsplit_once(':').unwrap().0;
+    for origin in ["http://evil.test", port_prefix, host_only] {
+        let forged = write_from(origin.to_owned()).await.unwrap();
+        assert_eq!(forged.status(), 403, "{origin}");
+        let body: Value = forged.json().await.unwrap();
+        assert_eq!(body["errors"][0]["code"], "origin_invalid");
+    }
     let users = bapi(&server, reqwest::Method::GET, "/users", None).await;
     assert_eq!(users[0]["unsafe_metadata"], json!({}), "nothing changed");
+    // Roster's own origin is not cross-origin.
+    let own = write_from(server.url.clone()).await.unwrap();
+    assert_eq!(own.status(), 200);
 }
 
 #[tokio::test]
