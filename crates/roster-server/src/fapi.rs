@@ -272,18 +272,23 @@ fn secret_hash(secret: &str) -> String {
     hex::encode(crate::keys::hash_key(secret))
 }
 
-/// The `__client` value of the request: cookie first, then `Authorization` (with or without
-/// `Bearer `) for native clients.
-fn presented_client(headers: &HeaderMap) -> Option<(String, String)> {
-    let from_cookie = headers
+/// The value of the request's cookie `name`.
+fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|cookies| {
-            cookies
-                .split(';')
-                .find_map(|c| c.trim().strip_prefix("__client=").map(str::to_owned))
-        });
+        .flat_map(|cookies| cookies.split(';'))
+        .find_map(|c| {
+            let (key, value) = c.trim().split_once('=')?;
+            (key == name).then(|| value.to_owned())
+        })
+}
+
+/// The `__client` value of the request: cookie first, then `Authorization` (with or without
+/// `Bearer `) for native clients.
+fn presented_client(headers: &HeaderMap) -> Option<(String, String)> {
+    let from_cookie = request_cookie(headers, CLIENT_COOKIE);
     let from_header = || {
         let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
         Some(v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned())
@@ -480,30 +485,41 @@ async fn respond(
         None => Value::Null,
     };
     let mut resp = Json(json!({"response": response, "client": client_value})).into_response();
-    if let (Some(client), Some(secret)) = (client, issued.0) {
-        let secure = if state.default_image_url.starts_with("https://") {
-            "; Secure"
-        } else {
-            ""
-        };
+    let Some(client) = client else {
+        return Ok(resp);
+    };
+    let secure = if state.default_image_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let signed_in = client.last_active_session_id.is_some();
+    // `__client_uat` tells a backend (`authenticateRequest`) whether this browser is signed in:
+    // the client's last update in seconds, 0 when signed out.
+    let uat_cookie = |uat: i64| {
+        format!("__client_uat={uat}; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}")
+    };
+    let mut cookies = Vec::new();
+    if let Some(secret) = issued.0 {
         let value = format!("{}.{secret}", client.id);
-        let cookie = format!("{CLIENT_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}");
-        let signed_in = client.last_active_session_id.is_some();
-        let uat = if signed_in {
+        cookies.push(format!("{CLIENT_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}"));
+        cookies.push(uat_cookie(if signed_in {
             client.updated_at / 1000
         } else {
             0
-        };
-        let uat_cookie =
-            format!("__client_uat={uat}; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}");
-        for c in [cookie, uat_cookie] {
-            if let Ok(v) = HeaderValue::from_str(&c) {
-                resp.headers_mut().append(SET_COOKIE, v);
-            }
-        }
+        }));
         // Native clients read the rotated value from this header.
         if let Ok(v) = HeaderValue::from_str(&format!("Bearer {value}")) {
             resp.headers_mut().insert(AUTHORIZATION, v);
+        }
+    } else if !signed_in && request_cookie(headers, "__client_uat").is_some_and(|uat| uat != "0") {
+        // The last session ended (end, remove, the user deleted) without a new secret: a browser
+        // still claiming to be signed in would send backends into a handshake for nothing.
+        cookies.push(uat_cookie(0));
+    }
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            resp.headers_mut().append(SET_COOKIE, v);
         }
     }
     Ok(resp)

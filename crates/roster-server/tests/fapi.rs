@@ -14,6 +14,8 @@ struct Browser {
     http: reqwest::Client,
     base: String,
     cookie: Option<String>,
+    /// The `__client_uat` cookie, sent back like a browser does.
+    uat: Option<String>,
 }
 
 impl Browser {
@@ -22,6 +24,7 @@ impl Browser {
             http: reqwest::Client::new(),
             base: format!("{}/fapi/v1", server.url),
             cookie: None,
+            uat: None,
         }
     }
 
@@ -42,7 +45,12 @@ impl Browser {
         };
         let mut req = self.http.request(http_method, url).header("Origin", ORIGIN);
         if let Some(c) = &self.cookie {
-            req = req.header("Cookie", format!("__client={c}"));
+            let uat = self
+                .uat
+                .as_ref()
+                .map(|u| format!("; __client_uat={u}"))
+                .unwrap_or_default();
+            req = req.header("Cookie", format!("__client={c}{uat}"));
         }
         if !form.is_empty() {
             req = req.form(form);
@@ -58,6 +66,9 @@ impl Browser {
         for c in &cookies {
             if let Some(v) = c.strip_prefix("__client=") {
                 self.cookie = Some(v.split(';').next().unwrap().to_owned());
+            }
+            if let Some(v) = c.strip_prefix("__client_uat=") {
+                self.uat = Some(v.split(';').next().unwrap().to_owned());
             }
         }
         let text = resp.text().await.unwrap();
@@ -504,6 +515,40 @@ async fn password_sign_in_rotates_the_client_and_locks_after_repeated_failures()
     );
     let (status, _, _) = attacker.send("GET", "/me", &[]).await;
     assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn client_uat_drops_to_zero_when_the_last_session_ends() {
+    let server = Server::start();
+    let signed_in = |b: &Browser| b.uat.as_deref().is_some_and(|u| u != "0");
+    // Each way a browser's last session can end: ended, removed, its user deleted.
+    for (n, (method, path)) in [
+        ("POST", "/client/sessions/{sid}/end"),
+        ("POST", "/client/sessions/{sid}/remove"),
+        ("DELETE", "/me"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut browser = Browser::new(&server);
+        let email = format!("uat{n}@example.com");
+        let (status, body, _) = browser
+            .send(
+                "POST",
+                "/client/sign_ups",
+                &[("email_address", &email), ("password", "long enough pw")],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(signed_in(&browser), "{:?}", browser.uat);
+        let sid = body["response"]["created_session_id"].as_str().unwrap();
+        let (status, body, _) = browser.send(method, &path.replace("{sid}", sid), &[]).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(browser.uat.as_deref(), Some("0"), "{path}");
+        // Nothing more to say once it is 0.
+        let (_, _, cookies) = browser.send("GET", "/client", &[]).await;
+        assert!(cookies.is_empty(), "{cookies:?}");
+    }
 }
 
 #[tokio::test]
