@@ -459,7 +459,8 @@ async fn client_json(
         "object": "client",
         "id": client.id,
         "sessions": sessions,
-        "sign_in": null,
+        // The attempt in progress, as clerk-js reads it back into `clerk.client.signIn`.
+        "sign_in": client.sign_in.as_ref().map(|s| sign_in_json(state, s, None)),
         "sign_up": client.sign_up.as_ref().map(sign_up_json),
         "last_active_session_id": client.last_active_session_id,
         "last_authentication_strategy": null,

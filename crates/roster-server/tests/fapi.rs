@@ -411,6 +411,15 @@ async fn password_sign_in_rotates_the_client_and_locks_after_repeated_failures()
         "{created}"
     );
     let attempt = created["response"]["id"].as_str().unwrap().to_owned();
+    // The client carries the attempt in progress: clerk-js reads `clerk.client.signIn` from it.
+    assert_eq!(
+        created["client"]["sign_in"]["id"], attempt,
+        "{}",
+        created["client"]
+    );
+    assert_eq!(created["client"]["sign_in"]["status"], "needs_first_factor");
+    let (_, fetched, _) = browser.send("GET", "/client", &[]).await;
+    assert_eq!(fetched["response"]["sign_in"]["id"], attempt, "{fetched}");
     let before = browser.cookie.clone();
     let (status, done, _) = browser
         .send(
