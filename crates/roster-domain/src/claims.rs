@@ -59,6 +59,10 @@ pub enum ClaimsError {
     BadShortcode(String),
 }
 
+/// The application's name: `{{app.name}}` in templates, `application_name` in the Frontend API's
+/// environment.
+pub const APPLICATION_NAME: &str = "Roster";
+
 /// What a template can read about a user: everything but private metadata and secrets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimsSubject {
@@ -115,6 +119,7 @@ impl ClaimsSubject {
         let opt = |v: &Option<String>| v.clone().map(Value::String).unwrap_or(Value::Null);
         let (field, rest) = match path {
             ["user", field, rest @ ..] => (*field, rest),
+            ["app", "name"] => return Value::String(APPLICATION_NAME.to_owned()),
             _ => return Value::Null,
         };
         let metadata = match field {
@@ -573,6 +578,17 @@ mod tests {
         assert_eq!(t["azp"], "http://app");
         assert_eq!(t["sub"], "user_1");
         assert!(!t.contains_key("v"));
+    }
+
+    #[test]
+    fn app_name_is_the_application_name() {
+        let template =
+            json!({"app": "{{app.name}}", "greeting": "{{app.name}} says hi", "no": "{{app.id}}"});
+        assert_eq!(validate(&template, SESSION_RESERVED), Ok(()));
+        let out = render(&template, &subject(), SESSION_RESERVED);
+        assert_eq!(out["app"], APPLICATION_NAME);
+        assert_eq!(out["greeting"], "Roster says hi");
+        assert_eq!(out["no"], Value::Null);
     }
 
     #[test]

@@ -535,7 +535,7 @@ async fn environment(State(state): State<AppState>) -> Json<Value> {
         "auth_config": {"object": "auth_config", "id": format!("aac_{}", state.instance.id), "single_session_mode": true, "claimed_at": null, "reverification": false, "session_minter": false},
         "display_config": {
             "object": "display_config", "id": format!("display_config_{}", state.instance.id),
-            "application_name": "Roster", "instance_environment_type": "production",
+            "application_name": roster_domain::claims::APPLICATION_NAME, "instance_environment_type": "production",
             "captcha_public_key": null, "captcha_public_key_invisible": null, "captcha_widget_type": null,
             "captcha_provider": null, "captcha_oauth_bypass": [], "captcha_heartbeat": false,
             "home_url": "/", "sign_in_url": "/sign-in", "sign_up_url": "/sign-up",
