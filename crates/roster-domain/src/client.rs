@@ -30,6 +30,9 @@ pub struct SignUpAttempt {
     pub username: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// BCP-47, copied to the user (absent from attempts stored before it existed).
+    #[serde(default)]
+    pub locale: Option<String>,
     /// The Argon2id digest of the password given, never the password.
     pub password_digest: Option<String>,
     pub unsafe_metadata: Value,

@@ -42,6 +42,12 @@ pub enum DomainError {
     PasswordTooShort,
     #[error("password is too long")]
     PasswordTooLong,
+    /// Metadata on an update from an API version that moved it to its own endpoint, which
+    /// `instead` names.
     #[error("{param} is not allowed with API version {version}")]
-    RejectedForVersion { param: String, version: String },
+    RejectedForVersion {
+        param: String,
+        version: String,
+        instead: &'static str,
+    },
 }

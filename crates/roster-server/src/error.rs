@@ -207,13 +207,17 @@ fn domain_wire(e: &DomainError) -> WireError {
             format!("Passwords must be at most {} bytes.", roster_domain::password::MAX_PASSWORD_BYTES),
             Some("password".into()),
         ),
-        D::RejectedForVersion { param, version } => wire(
+        D::RejectedForVersion {
+            param,
+            version,
+            instead,
+        } => wire(
             UNPROCESSABLE,
             "form_param_unknown",
             "is unknown",
             format!(
                 "{param} is not a valid parameter for this request. As of API version {version}, \
-                 use PATCH or PUT /v1/users/{{user_id}}/metadata to change metadata."
+                 use {instead} to change metadata."
             ),
             Some(param.clone()),
         ),

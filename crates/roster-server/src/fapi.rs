@@ -441,7 +441,7 @@ fn sign_up_json(s: &SignUpAttempt) -> Value {
         "created_user_id": s.created_user_id,
         "abandon_at": s.abandon_at,
         "legal_accepted_at": s.legal_accepted_at,
-        "locale": null,
+        "locale": s.locale,
     })
 }
 
@@ -596,6 +596,9 @@ async fn apply_sign_up_fields(
             *slot = Some(validate::text(param, &value, 256)?);
         }
     }
+    if let Some(locale) = text(body, "locale")? {
+        attempt.locale = Some(validate::locale(&locale)?);
+    }
     if let Some(metadata) = unsafe_metadata(body)? {
         // Sign-up updates replace unsafe metadata, as Clerk appears to.
         attempt.unsafe_metadata = replaced(MetadataTier::Unsafe, &metadata)?;
@@ -632,6 +635,7 @@ async fn complete_sign_up(state: &AppState, client: &mut Client) -> ApiResult<Op
         username: attempt.username.clone(),
         first_name: attempt.first_name.clone(),
         last_name: attempt.last_name.clone(),
+        locale: attempt.locale.clone(),
         password_digest: attempt.password_digest.clone(),
         legal_accepted_at: attempt.legal_accepted_at,
         metadata: MetadataWrite {
@@ -924,8 +928,8 @@ async fn me(
     user_response(&state, &headers, &client, &user).await
 }
 
-/// `PATCH /v1/me`: names and username; `unsafe_metadata` replaces for API versions before
-/// 2026-05-12 (clerk-js 5) and is refused from then on.
+/// `PATCH /v1/me`: names, username and primary identifiers; `unsafe_metadata` replaces for API
+/// versions before 2026-05-12 (clerk-js 5) and is refused from then on.
 async fn update_me(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -947,6 +951,7 @@ async fn update_me(
         return Err(DomainError::RejectedForVersion {
             param: "unsafe_metadata".into(),
             version: version.unwrap_or_default(),
+            instead: "PATCH /v1/me/metadata",
         }
         .into());
     }
@@ -970,6 +975,9 @@ async fn update_me(
                 .transpose()?,
         );
     }
+    // The primary identifiers: one of the user's own verified ones, or a 422.
+    changes.primary_email_address_id = text(&body, "primary_email_address_id")?;
+    changes.primary_phone_number_id = text(&body, "primary_phone_number_id")?;
     if let Some(metadata) = metadata {
         changes.metadata.unsafe_ = Some(metadata);
     }

@@ -172,6 +172,18 @@ async fn sign_up_me_and_tokens_keep_the_tier_rules() {
     let session = &body["client"]["sessions"][0];
     assert_eq!(session["id"], session_id.as_str());
     assert_eq!(session["user"]["unsafe_metadata"]["birthday"], "1815-12-10");
+    assert_eq!(body["response"]["locale"], "en-GB");
+    let created = bapi(
+        &server,
+        reqwest::Method::GET,
+        &format!("/users/{user_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        created["locale"], "en-GB",
+        "the sign-up's locale is the user's"
+    );
     let jwt = session["last_active_token"]["jwt"].as_str().unwrap();
     assert_eq!(claims(jwt)["azp"], ORIGIN);
     assert_eq!(claims(jwt)["sid"], session_id.as_str());
@@ -280,7 +292,7 @@ async fn sign_up_me_and_tokens_keep_the_tier_rules() {
         ),
         (Some("Augusta"), &json!({"only": true}))
     );
-    let (status, _, _) = browser
+    let (status, refused, _) = browser
         .send(
             "PATCH",
             "/me?__clerk_api_version=2026-05-12",
@@ -288,6 +300,31 @@ async fn sign_up_me_and_tokens_keep_the_tier_rules() {
         )
         .await;
     assert_eq!(status, 422);
+    let advice = refused["errors"][0]["long_message"].as_str().unwrap();
+    assert!(advice.contains("/v1/me/metadata"), "{advice}");
+
+    // Primary identifiers must be the user's own.
+    let (status, refused, _) = browser
+        .send("PATCH", "/me", &[("primary_email_address_id", "idn_x")])
+        .await;
+    assert_eq!(
+        (status, refused["errors"][0]["meta"]["param_name"].as_str()),
+        (422, Some("primary_email_address_id")),
+        "{refused}"
+    );
+    let (_, me, _) = browser.send("GET", "/me", &[]).await;
+    let own = me["response"]["email_addresses"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, updated, _) = browser
+        .send("PATCH", "/me", &[("primary_email_address_id", &own)])
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        updated["response"]["primary_email_address_id"],
+        own.as_str()
+    );
 
     // Tokens from the frontend carry azp and the custom claims.
     let (status, token, _) = browser

@@ -520,6 +520,7 @@ fn parse_changes(
             return Err(DomainError::RejectedForVersion {
                 param: (*param).to_owned(),
                 version: version.0.clone().unwrap_or_default(),
+                instead: "PATCH or PUT /v1/users/{user_id}/metadata",
             }
             .into());
         }
