@@ -45,6 +45,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("origin not allowed")]
     OriginInvalid,
+    #[error("already signed in")]
+    SessionExists,
     #[error("identifier not found")]
     IdentifierNotFound,
     #[error("no signed-in client or session")]
@@ -326,6 +328,14 @@ impl ApiError {
                 "origin_invalid",
                 "Invalid origin",
                 "This request's Origin is not one of the instance's allowed origins.",
+                None,
+            ),
+            A::SessionExists => wire(
+                StatusCode::BAD_REQUEST,
+                "session_exists",
+                "You're already signed in.",
+                "You're currently in single session mode. You can only be signed into one account \
+                 at a time.",
                 None,
             ),
             A::IdentifierNotFound => wire(

@@ -349,6 +349,17 @@ fn origin(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Single-session mode, as the environment says: a client with an active session starts no
+/// other sign-in or sign-up (clerk-js knows `session_exists`).
+async fn refuse_second_session(state: &AppState, client: &Client, now: i64) -> ApiResult<()> {
+    if client.last_active_session_id.is_some()
+        && !active_sessions(state, client, now).await?.is_empty()
+    {
+        return Err(ApiError::SessionExists);
+    }
+    Ok(())
+}
+
 async fn active_sessions(state: &AppState, client: &Client, now: i64) -> ApiResult<Vec<Session>> {
     let filter = SessionFilter {
         client_id: Some(client.id.clone()),
@@ -693,6 +704,7 @@ async fn create_sign_up(
             (c, Some(secret))
         }
     };
+    refuse_second_session(&state, &client, now).await?;
     let mut attempt = SignUpAttempt {
         id: ids::new_id("sua", now),
         unsafe_metadata: json!({}),
@@ -1189,6 +1201,7 @@ async fn create_sign_in(
             (c, Some(secret))
         }
     };
+    refuse_second_session(&state, &client, now).await?;
     let identifier = text(&body, "identifier")?;
     client.sign_in = Some(SignInAttempt {
         id: ids::new_id("sia", now),

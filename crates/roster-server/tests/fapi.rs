@@ -564,6 +564,74 @@ async fn password_sign_in_rotates_the_client_and_locks_after_repeated_failures()
 }
 
 #[tokio::test]
+async fn a_signed_in_client_starts_no_second_sign_in_or_sign_up() {
+    let server = Server::start();
+    let mut browser = Browser::new(&server);
+    let (status, _, _) = browser
+        .send(
+            "POST",
+            "/client/sign_ups",
+            &[
+                ("email_address", "one@example.com"),
+                ("password", "long enough pw"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The environment says single-session mode; a second account on this client is refused.
+    let (_, env, _) = browser.send("GET", "/environment", &[]).await;
+    assert_eq!(env["auth_config"]["single_session_mode"], true);
+    for (path, form) in [
+        (
+            "/client/sign_ins",
+            vec![
+                ("identifier", "one@example.com"),
+                ("password", "long enough pw"),
+                ("strategy", "password"),
+            ],
+        ),
+        (
+            "/client/sign_ups",
+            vec![
+                ("email_address", "two@example.com"),
+                ("password", "long enough pw"),
+            ],
+        ),
+    ] {
+        let (status, refused, _) = browser.send("POST", path, &form).await;
+        assert_eq!(
+            (status, refused["errors"][0]["code"].as_str()),
+            (400, Some("session_exists")),
+            "{path}: {refused}"
+        );
+    }
+    assert_eq!(
+        bapi(&server, reqwest::Method::GET, "/users/count", None).await["total_count"],
+        1,
+        "the refused sign-up created nobody"
+    );
+    // Signed out, the same client signs in again.
+    let (status, _, _) = browser.send("DELETE", "/client/sessions", &[]).await;
+    assert_eq!(status, 200);
+    let (status, signed_in, _) = browser
+        .send(
+            "POST",
+            "/client/sign_ins",
+            &[
+                ("identifier", "one@example.com"),
+                ("password", "long enough pw"),
+                ("strategy", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, signed_in["response"]["status"].as_str()),
+        (200, Some("complete")),
+        "{signed_in}"
+    );
+}
+
+#[tokio::test]
 async fn client_uat_drops_to_zero_when_the_last_session_ends() {
     let server = Server::start();
     let signed_in = |b: &Browser| b.uat.as_deref().is_some_and(|u| u != "0");
