@@ -134,7 +134,7 @@ fn add_cors_headers(headers: &mut HeaderMap, origin: &str) {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/environment", get(environment).patch(environment))
-        .route("/client", get(get_client))
+        .route("/client", get(get_client).delete(destroy_client))
         .route("/client/sign_ups", post(create_sign_up))
         .route(
             "/client/sign_ups/{id}",
@@ -875,7 +875,36 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
         .await?
         .ok_or_else(unauthenticated)?;
     let now = now_ms();
-    for session in active_sessions(&state, &client, now).await? {
+    let secret = end_everything(&state, &mut client, now).await?;
+    let body = client_json(&state, &client, None, now).await?;
+    respond(&state, body, Some(&client), Issued(Some(secret)), &headers).await
+}
+
+/// `DELETE /v1/client` (`client.destroy()`): signs out like `signOut` and forgets the browser:
+/// the client's secret rotates and is never sent, so the old cookie names no client, and the
+/// cookies are cleared.
+async fn destroy_client(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let mut client = current_client(&state, &headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let now = now_ms();
+    end_everything(&state, &mut client, now).await?;
+    let body = client_json(&state, &client, None, now).await?;
+    let mut resp = Json(json!({"response": body, "client": null})).into_response();
+    for cookie in [
+        format!("{CLIENT_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+        "__client_uat=0; Path=/; SameSite=Lax; Max-Age=0".to_owned(),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            resp.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// Ends every active session of the client and its sign-up, and rotates its secret (returned).
+async fn end_everything(state: &AppState, client: &mut Client, now: i64) -> ApiResult<String> {
+    for session in active_sessions(state, client, now).await? {
         state
             .store
             .set_session_status(&session.id, SessionStatus::Removed, now)
@@ -884,10 +913,9 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
     client.last_active_session_id = None;
     client.sign_up = None;
     client.updated_at = now;
-    let secret = rotate(&mut client);
-    state.store.put_client(&client).await?;
-    let body = client_json(&state, &client, None, now).await?;
-    respond(&state, body, Some(&client), Issued(Some(secret)), &headers).await
+    let secret = rotate(client);
+    state.store.put_client(client).await?;
+    Ok(secret)
 }
 
 /// The signed-in user of this request: `_clerk_session_id`, else the client's last active session.

@@ -632,6 +632,58 @@ async fn a_signed_in_client_starts_no_second_sign_in_or_sign_up() {
 }
 
 #[tokio::test]
+async fn destroying_the_client_signs_out_and_forgets_the_browser() {
+    let server = Server::start();
+    let mut browser = Browser::new(&server);
+    let (status, body, _) = browser
+        .send(
+            "POST",
+            "/client/sign_ups",
+            &[
+                ("email_address", "gone@example.com"),
+                ("password", "long enough pw"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let sid = body["response"]["created_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_cookie = browser.cookie.clone();
+    let (status, destroyed, cookies) = browser.send("DELETE", "/client", &[]).await;
+    assert_eq!(status, 200, "{destroyed}");
+    assert_eq!(destroyed["response"]["sessions"], json!([]));
+    assert_eq!(destroyed["client"], Value::Null);
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("__client=;") && c.contains("Max-Age=0")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies.iter().any(|c| c.starts_with("__client_uat=0")),
+        "{cookies:?}"
+    );
+    let session = bapi(
+        &server,
+        reqwest::Method::GET,
+        &format!("/sessions/{sid}"),
+        None,
+    )
+    .await;
+    assert_eq!(session["status"], "removed");
+    // The old cookie names no client any more.
+    browser.cookie = old_cookie;
+    let (status, client, _) = browser.send("GET", "/client", &[]).await;
+    assert_eq!(
+        (status, &client["response"]),
+        (200, &Value::Null),
+        "{client}"
+    );
+}
+
+#[tokio::test]
 async fn client_uat_drops_to_zero_when_the_last_session_ends() {
     let server = Server::start();
     let signed_in = |b: &Browser| b.uat.as_deref().is_some_and(|u| u != "0");
