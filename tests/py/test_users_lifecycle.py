@@ -166,3 +166,52 @@ def test_patch_user_rejects_metadata_under_2026_05_12(http, clerk, make_user):
     assert err["code"], res.text
     assert (err.get("meta") or {}).get("param_name") == "public_metadata", res.text
     assert clerk.users.get(user_id=user.id).public_metadata == {"a": 1}
+
+
+def _imported_digests(password: str):
+    """Digests of `password` as other systems export them, in Clerk's formats for each hasher."""
+    import base64
+    import hashlib
+
+    raw_salt = secrets.token_hex(6)
+    bin_salt = secrets.token_bytes(12)
+    return {
+        "md5": hashlib.md5(password.encode()).hexdigest(),
+        "sha256": hashlib.sha256(password.encode()).hexdigest(),
+        # Django's export: the salt as is, the hash in base64.
+        "pbkdf2_sha256_django": "pbkdf2_sha256$1000$%s$%s"
+        % (raw_salt, base64.b64encode(hashlib.pbkdf2_hmac("sha256", password.encode(), raw_salt.encode(), 1000)).decode()),
+        # Both salt and hash in base64.
+        "pbkdf2_sha256": "pbkdf2_sha256$1000$%s$%s"
+        % (
+            base64.b64encode(bin_salt).decode(),
+            base64.b64encode(hashlib.pbkdf2_hmac("sha256", password.encode(), bin_salt, 1000)).decode(),
+        ),
+        # The salt as is, the hash in hex.
+        "pbkdf2_sha1": "pbkdf2_sha1$1000$%s$%s"
+        % (raw_salt, hashlib.pbkdf2_hmac("sha1", password.encode(), raw_salt.encode(), 1000).hex()),
+    }
+
+
+@pytest.mark.parametrize("hasher", ["md5", "sha256", "pbkdf2_sha256_django", "pbkdf2_sha256", "pbkdf2_sha1"])
+def test_imported_digests_from_other_systems_sign_the_user_in(clerk, hasher):
+    # Migrations bring password digests, not passwords (reference §4.4, password_hasher).
+    password = "Pw-" + secrets.token_hex(8)
+    user = clerk.users.create(
+        email_address=[new_email(hasher)],
+        password_digest=_imported_digests(password)[hasher],
+        password_hasher=hasher,
+    )
+    assert user.password_enabled is True
+    assert clerk.users.verify_password(user_id=user.id, password=password).verified is True
+    with pytest.raises(models.ClerkBaseError) as caught:
+        clerk.users.verify_password(user_id=user.id, password=password + "-wrong")
+    assert caught.value.status_code == 422, caught.value.body
+
+
+def test_a_malformed_imported_digest_is_refused_and_creates_nobody(clerk):
+    email = new_email("baddigest")
+    with pytest.raises(models.ClerkBaseError) as caught:
+        clerk.users.create(email_address=[email], password_digest="pbkdf2_sha256$1000$salt", password_hasher="pbkdf2_sha256_django")
+    assert_clerk_error(caught.value, 422, "form_param_format_invalid", "password_digest")
+    assert clerk.users.count(request={"email_address": [email]}).total_count == 0

@@ -11,8 +11,26 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Upper bound so a huge password cannot make hashing expensive.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// The hashers Roster accepts for `password_digest` imports.
-pub const SUPPORTED_HASHERS: &[&str] = &["argon2id", "argon2i", "bcrypt"];
+/// The hashers Roster accepts for `password_digest` imports, in Clerk's formats.
+pub const SUPPORTED_HASHERS: &[&str] = &[
+    "argon2id",
+    "argon2i",
+    "bcrypt",
+    "bcrypt_sha256_django",
+    "md5",
+    "sha256",
+    "pbkdf2_sha256",
+    "pbkdf2_sha256_django",
+    "pbkdf2_sha1",
+];
+
+/// Imported digests other than Argon2 and bcrypt are stored tagged with their hasher,
+/// `import$<hasher>$<digest>`: an md5 or sha256 digest does not say what it is, and
+/// `pbkdf2_sha256` and its Django variant look alike but encode the salt differently.
+const IMPORT_TAG: &str = "import$";
+
+/// PBKDF2 iterations beyond this are refused at import: each sign-in runs them all.
+const MAX_PBKDF2_ITERATIONS: u32 = 2_000_000;
 
 /// Checks the length policy. `skip_checks` (Clerk's `skip_password_checks`) waives the minimum
 /// length but never the upper bound.
@@ -34,9 +52,15 @@ pub fn hash(password: &str) -> Result<String, argon2::password_hash::Error> {
         .to_string())
 }
 
-/// True when `password` matches the stored digest (Argon2 PHC or bcrypt). Constant-time in the
-/// hash comparison; CPU-heavy.
+/// True when `password` matches the stored digest (Argon2 PHC, bcrypt, or a tagged import).
+/// Constant-time in the hash comparison; CPU-heavy.
 pub fn verify(password: &str, stored: &str) -> bool {
+    if let Some(rest) = stored.strip_prefix(IMPORT_TAG) {
+        return rest
+            .split_once('$')
+            .and_then(|(hasher, digest)| Imported::parse(hasher, digest))
+            .is_some_and(|imported| imported.matches(password));
+    }
     if stored.starts_with("$2") {
         return bcrypt::verify(password, stored).unwrap_or(false);
     }
@@ -48,12 +72,137 @@ pub fn verify(password: &str, stored: &str) -> bool {
     }
 }
 
+/// Whether a stored digest was imported from another system's format (not Argon2 or bcrypt).
+pub fn is_imported(stored: &str) -> bool {
+    stored.starts_with(IMPORT_TAG)
+}
+
+/// What Roster stores for an imported digest that [`check_digest`] accepted.
+pub fn stored_digest(hasher: &str, digest: &str) -> String {
+    match hasher {
+        "bcrypt" | "argon2id" | "argon2i" => digest.to_owned(),
+        other => format!("{IMPORT_TAG}{other}${digest}"),
+    }
+}
+
+/// A digest from another system, parsed from Clerk's format for its hasher.
+#[derive(Debug, PartialEq)]
+enum Imported<'a> {
+    /// The hex digest of the password.
+    Md5(Vec<u8>),
+    Sha256(Vec<u8>),
+    Pbkdf2 {
+        sha1: bool,
+        iterations: u32,
+        salt: Vec<u8>,
+        hash: Vec<u8>,
+    },
+    /// Django's: bcrypt of the hex SHA-256 of the password.
+    BcryptSha256(&'a str),
+}
+
+impl<'a> Imported<'a> {
+    fn parse(hasher: &str, digest: &'a str) -> Option<Imported<'a>> {
+        use base64::Engine;
+        let b64 = |s: &str| {
+            let e = &base64::engine::general_purpose::STANDARD;
+            e.decode(s)
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
+                .ok()
+        };
+        let sized = |bytes: Vec<u8>, len: usize| (bytes.len() == len).then_some(bytes);
+        match hasher {
+            "md5" => sized(hex::decode(digest).ok()?, 16).map(Imported::Md5),
+            "sha256" => sized(hex::decode(digest).ok()?, 32).map(Imported::Sha256),
+            "bcrypt_sha256_django" => {
+                let bcrypt_part = digest.strip_prefix("bcrypt_sha256$")?;
+                bcrypt_part.parse::<bcrypt::HashParts>().ok()?;
+                Some(Imported::BcryptSha256(bcrypt_part))
+            }
+            "pbkdf2_sha256" | "pbkdf2_sha256_django" | "pbkdf2_sha1" => {
+                let mut parts = digest.split('$');
+                let (Some(name), Some(iterations), Some(salt), Some(hash), None) = (
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                ) else {
+                    return None;
+                };
+                let sha1 = hasher == "pbkdf2_sha1";
+                if name != if sha1 { "pbkdf2_sha1" } else { "pbkdf2_sha256" } {
+                    return None;
+                }
+                let iterations: u32 = iterations.parse().ok()?;
+                let (salt, hash) = match hasher {
+                    // Both base64.
+                    "pbkdf2_sha256" => (b64(salt)?, b64(hash)?),
+                    // As Django exports it: the salt as is, the hash in base64.
+                    "pbkdf2_sha256_django" => (salt.as_bytes().to_vec(), b64(hash)?),
+                    // The salt as is, the hash in hex.
+                    _ => (salt.as_bytes().to_vec(), hex::decode(hash).ok()?),
+                };
+                let plausible = (1..=MAX_PBKDF2_ITERATIONS).contains(&iterations)
+                    && !salt.is_empty()
+                    && (16..=64).contains(&hash.len());
+                plausible.then_some(Imported::Pbkdf2 {
+                    sha1,
+                    iterations,
+                    salt,
+                    hash,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn matches(&self, password: &str) -> bool {
+        use sha2::Digest;
+        use subtle::ConstantTimeEq;
+        let same = |a: &[u8], b: &[u8]| bool::from(a.ct_eq(b));
+        match self {
+            Imported::Md5(want) => same(&md5::Md5::digest(password.as_bytes()), want),
+            Imported::Sha256(want) => same(&sha2::Sha256::digest(password.as_bytes()), want),
+            Imported::BcryptSha256(bcrypt_part) => {
+                let hexed = hex::encode(sha2::Sha256::digest(password.as_bytes()));
+                bcrypt::verify(hexed, bcrypt_part).unwrap_or(false)
+            }
+            Imported::Pbkdf2 {
+                sha1,
+                iterations,
+                salt,
+                hash,
+            } => {
+                let mut got = vec![0u8; hash.len()];
+                if *sha1 {
+                    pbkdf2::pbkdf2_hmac::<sha1::Sha1>(
+                        password.as_bytes(),
+                        salt,
+                        *iterations,
+                        &mut got,
+                    );
+                } else {
+                    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+                        password.as_bytes(),
+                        salt,
+                        *iterations,
+                        &mut got,
+                    );
+                }
+                same(&got, hash)
+            }
+        }
+    }
+}
+
 /// Checks an imported digest has the shape its hasher produces.
 pub fn check_digest(hasher: &str, digest: &str) -> Result<(), DomainError> {
     let ok = match hasher {
         "bcrypt" => digest.parse::<bcrypt::HashParts>().is_ok(),
         "argon2id" => digest.starts_with("$argon2id$") && PasswordHash::new(digest).is_ok(),
         "argon2i" => digest.starts_with("$argon2i$") && PasswordHash::new(digest).is_ok(),
+        known if SUPPORTED_HASHERS.contains(&known) => Imported::parse(known, digest).is_some(),
         _ => {
             return Err(DomainError::InvalidValue {
                 param: "password_hasher".into(),
@@ -82,6 +231,7 @@ pub const DUMMY_DIGEST: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest;
 
     #[test]
     fn hash_then_verify() {
@@ -113,6 +263,96 @@ mod tests {
         assert!(!verify("other", &digest));
         assert!(check_digest("bcrypt", "nonsense").is_err());
         assert!(check_digest("md5", "x").is_err());
+        assert!(check_digest("scrypt_firebase", "x").is_err());
+    }
+
+    /// Each imported format: accepted, stored tagged, verified against the right password only.
+    /// The digests were made with Python's hashlib (and the documented md5 example).
+    #[test]
+    fn imported_digests_from_other_systems_verify() {
+        let bcrypt_sha256 = format!(
+            "bcrypt_sha256${}",
+            bcrypt::hash(hex::encode(sha2::Sha256::digest(b"correct horse")), 4).unwrap()
+        );
+        let cases = [
+            ("md5", "5f4dcc3b5aa765d61d8327deb882cf99", "password"),
+            (
+                "sha256",
+                "4104d36f8da2c254349f85836793ebe029e0c957063a34c91c2e9203187b5631",
+                "correct horse",
+            ),
+            (
+                "pbkdf2_sha256_django",
+                "pbkdf2_sha256$1000$seasalt42$DLjCn+VwiEMemQXgu8JpFEayHo19oxLeCyxZCF+tuek=",
+                "correct horse",
+            ),
+            (
+                "pbkdf2_sha256",
+                "pbkdf2_sha256$1200$AQJiaW5hcnn/$h+2E9SHC0Datlrzz5xDuuF0YESxhAi0/cYKWP2UhFqw=",
+                "correct horse",
+            ),
+            (
+                "pbkdf2_sha1",
+                "pbkdf2_sha1$900$pepperedsalt$d5a1a5ff8ddadf2034ee568bcacd6a5fca4f6ac0",
+                "correct horse",
+            ),
+            (
+                "bcrypt_sha256_django",
+                bcrypt_sha256.as_str(),
+                "correct horse",
+            ),
+        ];
+        for (hasher, digest, password) in cases {
+            assert_eq!(check_digest(hasher, digest), Ok(()), "{hasher}");
+            let stored = stored_digest(hasher, digest);
+            assert!(stored.starts_with("import$"), "{stored}");
+            assert!(verify(password, &stored), "{hasher}");
+            assert!(!verify("wrong horse", &stored), "{hasher}");
+            assert!(
+                !verify(password, digest),
+                "{hasher}: untagged, the digest is not trusted"
+            );
+        }
+        // The salt encodings differ, so one format's digest fails as the other's.
+        let django = "pbkdf2_sha256$1000$seasalt42$DLjCn+VwiEMemQXgu8JpFEayHo19oxLeCyxZCF+tuek=";
+        assert!(!verify(
+            "correct horse",
+            &stored_digest("pbkdf2_sha256", django)
+        ));
+    }
+
+    #[test]
+    fn malformed_or_costly_imports_are_refused() {
+        for (hasher, digest) in [
+            ("md5", "5f4dcc3b5aa765d61d8327deb882cf9"),
+            ("md5", "zz4dcc3b5aa765d61d8327deb882cf99"),
+            ("sha256", "5f4dcc3b5aa765d61d8327deb882cf99"),
+            ("pbkdf2_sha256_django", "pbkdf2_sha256$1000$salt"),
+            (
+                "pbkdf2_sha256_django",
+                "pbkdf2_sha1$1000$salt$DLjCn+VwiEMemQXgu8JpFEayHo19oxLeCyxZCF+tuek=",
+            ),
+            (
+                "pbkdf2_sha256_django",
+                "pbkdf2_sha256$0$salt$DLjCn+VwiEMemQXgu8JpFEayHo19oxLeCyxZCF+tuek=",
+            ),
+            (
+                "pbkdf2_sha256_django",
+                "pbkdf2_sha256$99999999$salt$DLjCn+VwiEMemQXgu8JpFEayHo19oxLeCyxZCF+tuek=",
+            ),
+            ("pbkdf2_sha1", "pbkdf2_sha1$900$salt$not-hex"),
+            ("bcrypt_sha256_django", "$2b$04$abc"),
+        ] {
+            assert!(
+                matches!(
+                    check_digest(hasher, digest),
+                    Err(DomainError::InvalidFormat { .. })
+                ),
+                "{hasher} {digest}"
+            );
+        }
+        assert!(!verify("x", "import$md5$nothex"));
+        assert!(!verify("x", "import$nosuch$abc"));
     }
 
     #[test]

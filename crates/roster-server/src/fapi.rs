@@ -1141,6 +1141,12 @@ async fn first_factor(
         .ok_or_else(identifier_not_found)?;
     let user = user_by_identifier(state, &identifier).await?;
     let digest = user.as_ref().and_then(|u| u.password_digest.clone());
+    // A digest imported from another system is replaced by Argon2id at the first sign-in that
+    // proves the password, as Clerk moves imported insecure digests to bcrypt.
+    let upgrade = digest
+        .as_deref()
+        .is_some_and(password::is_imported)
+        .then(|| candidate.clone());
     let matched = password_matches(state, candidate, digest).await?;
     let Some(user) = user else {
         return Err(identifier_not_found());
@@ -1164,6 +1170,15 @@ async fn first_factor(
             .await?;
         return Err(ApiError::PasswordIncorrect);
     }
+    let upgraded = match upgrade {
+        Some(plain) => Some(
+            tokio::task::spawn_blocking(move || password::hash(&plain))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        ),
+        None => None,
+    };
     state
         .store
         .update_user(
@@ -1171,6 +1186,9 @@ async fn first_factor(
             roster_store::user_edit(move |u| {
                 u.failed_verification_attempts = 0;
                 u.last_sign_in_at = Some(now);
+                if let Some(digest) = &upgraded {
+                    u.password_digest = Some(digest.clone());
+                }
                 Ok(())
             }),
         )

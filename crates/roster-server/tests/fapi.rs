@@ -684,6 +684,51 @@ async fn destroying_the_client_signs_out_and_forgets_the_browser() {
 }
 
 #[tokio::test]
+async fn an_imported_digest_becomes_argon2id_at_the_first_sign_in() {
+    let server = Server::start();
+    // md5("password"), as a system being migrated from stored it.
+    let created = bapi(
+        &server,
+        reqwest::Method::POST,
+        "/users",
+        Some(json!({
+            "email_address": ["migrated@example.com"],
+            "password_digest": "5f4dcc3b5aa765d61d8327deb882cf99",
+            "password_hasher": "md5",
+        })),
+    )
+    .await;
+    assert_eq!(created["password_enabled"], true, "{created}");
+    assert!(
+        support::database_contents(&server).contains("import$md5$5f4dcc3b5aa765d61d8327deb882cf99")
+    );
+    let sign_in = [
+        ("identifier", "migrated@example.com"),
+        ("password", "password"),
+        ("strategy", "password"),
+    ];
+    let mut browser = Browser::new(&server);
+    let (status, body, _) = browser.send("POST", "/client/sign_ins", &sign_in).await;
+    assert_eq!(
+        (status, body["response"]["status"].as_str()),
+        (200, Some("complete")),
+        "{body}"
+    );
+    // (SQLite's write-ahead log keeps the old row's bytes a while, so the check is that an
+    // Argon2id digest now exists: none did before the sign-in.)
+    let stored = support::database_contents(&server);
+    assert!(stored.contains("$argon2id$"), "the digest was upgraded");
+    // The same password still signs in, now against Argon2id.
+    let mut again = Browser::new(&server);
+    let (status, body, _) = again.send("POST", "/client/sign_ins", &sign_in).await;
+    assert_eq!(
+        (status, body["response"]["status"].as_str()),
+        (200, Some("complete")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn client_uat_drops_to_zero_when_the_last_session_ends() {
     let server = Server::start();
     let signed_in = |b: &Browser| b.uat.as_deref().is_some_and(|u| u != "0");

@@ -156,7 +156,7 @@ fn password_input(fields: &mut Fields) -> ApiResult<Option<PasswordInput>> {
         }
         (None, Some(d), Some(h)) => {
             password::check_digest(&h, &d)?;
-            Ok(Some(PasswordInput::Digest(d)))
+            Ok(Some(PasswordInput::Digest(password::stored_digest(&h, &d))))
         }
         (None, Some(_), None) => Err(DomainError::MissingParam {
             param: "password_hasher".into(),
