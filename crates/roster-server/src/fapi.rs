@@ -135,6 +135,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/environment", get(environment).patch(environment))
         .route("/client", get(get_client).delete(destroy_client))
+        .route("/client/handshake", get(handshake))
         .route("/client/sign_ups", post(create_sign_up))
         .route(
             "/client/sign_ups/{id}",
@@ -902,6 +903,143 @@ async fn destroy_client(State(state): State<AppState>, headers: HeaderMap) -> Ap
     Ok(resp)
 }
 
+/// The publishable key for clerk-js and `@clerk/backend`: production-type (`pk_live_`: no dev
+/// browser, no development handshakes), naming the Frontend API's host and path, which is what
+/// session tokens' `iss` says. So `@clerk/backend` takes the tokens as this instance's and reads
+/// the unsuffixed `__session` and `__client_uat` cookies. Both clients are given Roster's address
+/// as `proxyUrl`; the host in the key is never contacted. (The key stored with the instance at
+/// its creation named a made-up development host; it is no longer shown.)
+pub fn publishable_key(issuer: &str) -> String {
+    use base64::Engine;
+    let frontend_api = issuer.split_once("://").map_or(issuer, |(_, rest)| rest);
+    format!(
+        "pk_live_{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(format!("{frontend_api}$"))
+    )
+}
+
+/// How long a handshake token is good for: the one redirect back to the app.
+const HANDSHAKE_LIFETIME_S: i64 = 60;
+
+/// `GET /v1/client/handshake`: where `@clerk/backend`'s `authenticateRequest` sends a page load
+/// whose session cookies are stale or missing (reference 6.2). The browser goes back to
+/// `redirect_url` carrying a `__clerk_handshake` cookie: a token signed like session tokens whose
+/// `handshake` claim lists the cookies the app then sets, a fresh `__session` and `__client_uat`
+/// when this browser's client has an active session, cleared ones when it has none.
+///
+/// The cookie rides on the app's own host when the Frontend API is reached through the app (the
+/// recommended same-origin `proxyUrl`) or on another port of the same host, as Clerk sets it on
+/// the app's domain. So `redirect_url` must be on this request's host, Roster's own, or an
+/// allowed origin: anything else would make this an open redirect.
+async fn handshake(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req_uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    let redirect_url = query_pairs(req_uri.query())
+        .into_iter()
+        .find(|(k, _)| k == "redirect_url")
+        .map(|(_, v)| v)
+        .ok_or_else(|| DomainError::MissingParam {
+            param: "redirect_url".into(),
+        })?;
+    let target = origin_of(&redirect_url);
+    let request_host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(hostname);
+    let allowed = target.starts_with("http")
+        && (request_host.is_some_and(|h| h == hostname_of_origin(target))
+            || target == origin_of(&state.issuer)
+            || state.allowed_origins.iter().any(|o| o == target));
+    if !allowed {
+        return Err(DomainError::InvalidValue {
+            param: "redirect_url".into(),
+            reason: "redirect_url must be on this host, Roster's own or an allowed origin.".into(),
+        }
+        .into());
+    }
+    let now = now_ms();
+    let secure = if redirect_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let session = match current_client(&state, &headers).await? {
+        Some(client) => match &client.last_active_session_id {
+            Some(id) => active_sessions(&state, &client, now)
+                .await?
+                .into_iter()
+                .find(|s| &s.id == id)
+                .map(|s| (s, client.updated_at)),
+            None => None,
+        },
+        None => None,
+    };
+    let mut directives = match session {
+        Some((session, updated_at)) => {
+            let jwt =
+                bapi_sessions::mint_session_token(&state, &session.id, None, Some(target)).await?;
+            vec![
+                format!("__session={jwt}; Path=/; SameSite=Lax{secure}"),
+                format!(
+                    "__client_uat={}; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}",
+                    updated_at / 1000
+                ),
+            ]
+        }
+        None => vec![
+            format!("__session=; Path=/; SameSite=Lax; Max-Age=0{secure}"),
+            format!("__client_uat=0; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}"),
+        ],
+    };
+    directives.push(format!("__clerk_handshake=; Path=/; Max-Age=0{secure}"));
+    let iat = now / 1000;
+    let mut claims = serde_json::Map::new();
+    claims.insert("handshake".into(), json!(directives));
+    claims.insert("iat".into(), json!(iat));
+    claims.insert("exp".into(), json!(iat + HANDSHAKE_LIFETIME_S));
+    let token = state
+        .signer
+        .sign(&claims, crate::signing::TokenCategory::Session)
+        .await?;
+    let mut resp = axum::http::StatusCode::TEMPORARY_REDIRECT.into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&redirect_url) {
+        h.insert(axum::http::header::LOCATION, v);
+    }
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    let cookie = format!(
+        "__clerk_handshake={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={HANDSHAKE_LIFETIME_S}{secure}"
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        h.append(SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+/// The host of a `Host` header value, without its port.
+fn hostname(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port))
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (!name.contains(':') || name.ends_with(']')) =>
+        {
+            name
+        }
+        _ => host,
+    }
+}
+
+/// The host of an origin (`scheme://host[:port]`), without its port.
+fn hostname_of_origin(origin: &str) -> &str {
+    hostname(origin.split_once("://").map_or(origin, |(_, rest)| rest))
+}
+
 /// Ends every active session of the client and its sign-up, and rotates its secret (returned).
 async fn end_everything(state: &AppState, client: &mut Client, now: i64) -> ApiResult<String> {
     for session in active_sessions(state, client, now).await? {
@@ -1370,6 +1508,37 @@ async fn delete_me(
 #[cfg(test)]
 mod tests {
     use super::origin_of;
+
+    #[test]
+    fn the_publishable_key_names_the_frontend_api() {
+        use base64::Engine;
+        let key = super::publishable_key("http://127.0.0.1:4000/fapi");
+        let encoded = key.strip_prefix("pk_live_").unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(encoded)
+            .unwrap();
+        assert_eq!(decoded, b"127.0.0.1:4000/fapi$");
+    }
+
+    #[test]
+    fn hosts_without_their_ports() {
+        use super::{hostname, hostname_of_origin};
+        for (host, name) in [
+            ("localhost:3000", "localhost"),
+            ("localhost", "localhost"),
+            ("127.0.0.1:4000", "127.0.0.1"),
+            ("[::1]:3000", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("app.example.com", "app.example.com"),
+        ] {
+            assert_eq!(hostname(host), name, "{host}");
+        }
+        assert_eq!(hostname_of_origin("http://localhost:3000"), "localhost");
+        assert_eq!(
+            hostname_of_origin("https://app.example.com"),
+            "app.example.com"
+        );
+    }
 
     #[test]
     fn an_origin_is_scheme_host_and_port() {

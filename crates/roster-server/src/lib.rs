@@ -155,7 +155,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("Roster listening on {base}");
     println!("  instance:        {}", instance.id);
     println!("  database:        {}", redact_url(&config.database_url));
-    println!("  publishable key: {}", instance.publishable_key);
+    println!(
+        "  publishable key: {}",
+        fapi::publishable_key(&format!("{public_url}/fapi"))
+    );
     println!("  secret key:      {key_line}");
     println!("  try:             curl -H \"Authorization: Bearer {curl_key}\" {base}/v1/users");
     tracing::info!(%addr, instance = %instance.id, "listening");
