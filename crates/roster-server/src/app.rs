@@ -14,7 +14,7 @@ use axum::Router;
 use roster_domain::user::RenderContext;
 use roster_store::{Instance, Store};
 
-use crate::body::query_pairs;
+use crate::body::query_value;
 use crate::error::{ApiError, ApiResult};
 use crate::keys::KeyRing;
 use crate::routes::{sessions, users};
@@ -115,10 +115,7 @@ fn api_version(req: &Request) -> ApiResult<ApiVersion> {
         .headers()
         .get("clerk-api-version")
         .map(|v| v.to_str().map(str::to_owned));
-    let query = query_pairs(req.uri().query())
-        .into_iter()
-        .find(|(k, _)| k == "__clerk_api_version")
-        .map(|(_, v)| v);
+    let query = query_value(req.uri().query(), "__clerk_api_version");
     let version = match (header, query) {
         (Some(_), Some(_)) => {
             return Err(ApiError::ApiVersionInvalid(

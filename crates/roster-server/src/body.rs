@@ -233,16 +233,21 @@ pub fn overridden_method(
     if method != axum::http::Method::POST {
         return None;
     }
-    let wanted = query_pairs(query)
-        .into_iter()
-        .find(|(k, _)| k == "_method")?
-        .1;
+    let wanted = query_value(query, "_method")?;
     match wanted.to_ascii_uppercase().as_str() {
         "PATCH" => Some(axum::http::Method::PATCH),
         "PUT" => Some(axum::http::Method::PUT),
         "DELETE" => Some(axum::http::Method::DELETE),
         _ => None,
     }
+}
+
+/// The first value of query parameter `name`, decoded.
+pub fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    query_pairs(query)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 /// Query-string pairs in order, repeated keys kept (`email_address=a&email_address=b`). Keys

@@ -31,7 +31,7 @@ use roster_domain::{ids, password, validate, DomainError, MetadataWrite, User};
 use roster_store::SessionFilter;
 
 use crate::app::AppState;
-use crate::body::{overridden_method, parse_form, parse_object, query_pairs};
+use crate::body::{overridden_method, parse_form, parse_object, query_value};
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiResult};
 use crate::json::Json;
@@ -936,11 +936,8 @@ async fn handshake(
     headers: HeaderMap,
     req_uri: axum::http::Uri,
 ) -> ApiResult<Response> {
-    let redirect_url = query_pairs(req_uri.query())
-        .into_iter()
-        .find(|(k, _)| k == "redirect_url")
-        .map(|(_, v)| v)
-        .ok_or_else(|| DomainError::MissingParam {
+    let redirect_url =
+        query_value(req_uri.query(), "redirect_url").ok_or_else(|| DomainError::MissingParam {
             param: "redirect_url".into(),
         })?;
     let target = origin_of(&redirect_url);
@@ -1065,10 +1062,7 @@ async fn signed_in(
     let client = current_client(state, headers)
         .await?
         .ok_or_else(unauthenticated)?;
-    let wanted = query_pairs(query)
-        .into_iter()
-        .find(|(k, _)| k == "_clerk_session_id")
-        .map(|(_, v)| v)
+    let wanted = query_value(query, "_clerk_session_id")
         .or_else(|| client.last_active_session_id.clone())
         .ok_or_else(unauthenticated)?;
     let session = client_session(state, &client, &wanted)
@@ -1116,10 +1110,7 @@ async fn update_me(
 ) -> ApiResult<Response> {
     let (client, session) = signed_in(&state, &headers, req_uri.query()).await?;
     refuse_privileged_tiers(&body)?;
-    let version = query_pairs(req_uri.query())
-        .into_iter()
-        .find(|(k, _)| k == "__clerk_api_version")
-        .map(|(_, v)| v);
+    let version = query_value(req_uri.query(), "__clerk_api_version");
     let metadata = unsafe_metadata(&body)?;
     if metadata.is_some()
         && version
