@@ -215,3 +215,26 @@ def test_a_malformed_imported_digest_is_refused_and_creates_nobody(clerk):
         clerk.users.create(email_address=[email], password_digest="pbkdf2_sha256$1000$salt", password_hasher="pbkdf2_sha256_django")
     assert_clerk_error(caught.value, 422, "form_param_format_invalid", "password_digest")
     assert clerk.users.count(request={"email_address": [email]}).total_count == 0
+
+
+def test_new_password_with_sign_out_of_other_sessions_revokes_every_session(clerk, make_user):
+    # An admin resetting a compromised account's password expects its sessions gone (reference §4.5).
+    user = make_user(password="Pw-" + secrets.token_hex(8))
+    sessions = [clerk.sessions.create(request={"user_id": user.id}) for _ in range(2)]
+    new_password = "Pw-" + secrets.token_hex(8)
+    clerk.users.update(user_id=user.id, password=new_password, sign_out_of_other_sessions=True)
+    assert [clerk.sessions.get(session_id=s.id).status for s in sessions] == [
+        models.Status.REVOKED,
+        models.Status.REVOKED,
+    ]
+    assert clerk.users.verify_password(user_id=user.id, password=new_password).verified is True
+
+
+def test_sign_out_of_other_sessions_without_a_password_is_422_and_changes_nothing(clerk, make_user):
+    user = make_user()
+    session = clerk.sessions.create(request={"user_id": user.id})
+    with pytest.raises(models.ClerkBaseError) as caught:
+        clerk.users.update(user_id=user.id, first_name="Changed", sign_out_of_other_sessions=True)
+    assert_clerk_error(caught.value, 422, "form_param_value_invalid", "sign_out_of_other_sessions")
+    assert clerk.users.get(user_id=user.id).first_name == user.first_name
+    assert clerk.sessions.get(session_id=session.id).status == models.Status.ACTIVE

@@ -510,10 +510,12 @@ async fn edit_user(
     Ok(render(state, &user))
 }
 
+/// The changes of `PATCH /v1/users/{id}`, the new password if any, and whether to sign the user
+/// out everywhere once it is set (`sign_out_of_other_sessions`, which needs a new password).
 fn parse_changes(
     map: serde_json::Map<String, Value>,
     version: &ApiVersion,
-) -> ApiResult<(UserChanges, Option<PasswordInput>)> {
+) -> ApiResult<(UserChanges, Option<PasswordInput>, bool)> {
     let mut f = Fields::new(map, UPDATE_PARAMS)?;
     if version.at_least(METADATA_ON_UPDATE_REJECTED_FROM) {
         if let Some(param) = METADATA_PARAMS.iter().find(|p| f.contains(p)) {
@@ -533,9 +535,17 @@ fn parse_changes(
         return Err(unsupported("profile_image_id", "Profile images are"));
     }
     f.bool("notify_primary_email_address_changed")?;
-    f.bool("sign_out_of_other_sessions")?;
+    let sign_out = f.bool("sign_out_of_other_sessions")?.unwrap_or(false);
     f.bool("skip_legal_checks")?;
     let password = password_input(&mut f)?;
+    if sign_out && password.is_none() {
+        return Err(DomainError::InvalidValue {
+            param: "sign_out_of_other_sessions".into(),
+            reason: "sign_out_of_other_sessions can only be used when providing a password."
+                .into(),
+        }
+        .into());
+    }
     let text =
         |param: &str, v: Option<Option<String>>, max: usize| -> ApiResult<Option<Option<String>>> {
             Ok(match v {
@@ -583,7 +593,7 @@ fn parse_changes(
             .map(|t| validate::rfc3339_ms("created_at", &t))
             .transpose()?,
     };
-    Ok((changes, password))
+    Ok((changes, password, sign_out))
 }
 
 /// `PATCH /v1/users/{user_id}`. Metadata here replaces (legacy) before API version 2026-05-12
@@ -594,15 +604,20 @@ pub async fn update(
     UserId(id): UserId,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<UserJson<Metadata>>> {
-    let (mut changes, password) = parse_changes(body, &version)?;
+    let (mut changes, password, sign_out) = parse_changes(body, &version)?;
     changes.password_digest = digest_of(password).await?;
     let now = now_ms();
-    edit_user(
+    let updated = edit_user(
         &state,
         &id,
         roster_store::user_edit(move |u| u.apply_changes(changes.clone(), now)),
     )
-    .await
+    .await?;
+    // The Backend API has no current session: "other" sessions are all of them.
+    if sign_out {
+        state.store.revoke_user_sessions(&id, now).await?;
+    }
+    Ok(updated)
 }
 
 fn metadata_body(body: serde_json::Map<String, Value>) -> ApiResult<MetadataWrite> {
