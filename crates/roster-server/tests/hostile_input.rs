@@ -706,6 +706,8 @@ fn bapi_field_cases(cases: &mut Vec<Case>, f: &Fixture) {
         ("POST", "/jwt_templates", r#"{"name": "x", "claims": {"sub": "evil"}}"#, 422, VALUE_INVALID, Some("claims")),
         ("POST", "/jwt_templates", r#"{"name": "x", "claims": {"a": "{{user.private_metadata}}"}}"#, 422, VALUE_INVALID, Some("claims")),
         ("POST", "/jwt_templates", r#"{"name": "../../etc/passwd", "claims": {}}"#, 422, VALUE_INVALID, Some("name")),
+        // PostgreSQL cannot store NUL in text: it was a 500 there and a stored name on SQLite.
+        ("POST", "/jwt_templates", r#"{"name": "a\u0000x", "claims": {}}"#, 422, VALUE_INVALID, Some("name")),
         ("POST", "/jwt_templates", r#"{"name": "x", "claims": {}, "lifetime": "60"}"#, 422, TYPE_INVALID, Some("lifetime")),
         ("POST", "/jwt_templates", &deep_claims, 422, VALUE_INVALID, Some("claims")),
         ("POST", "/jwt_templates", r#"{"name": "hostile", "claims": {}}"#, 422, "form_already_exists", Some("name")),
@@ -1693,30 +1695,46 @@ fn set_up() -> (Harness, Fixture) {
     );
     assert_eq!(status, 200);
 
-    // A browser signed in as the user, with a sign-up left half done beside it.
-    let reply = h.form(
-        "/client/sign_ins",
-        None,
-        "identifier=u%40example.com&password=correct%20horse%20battery&strategy=password",
-    );
-    let body = reply.json().unwrap_or_default();
-    assert_eq!(reply.status, 200, "{body}");
-    let cookie = reply
-        .headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-        .find_map(|(_, v)| v.strip_prefix("__client="))
-        .and_then(|v| v.split(';').next())
-        .expect("__client cookie")
-        .to_owned();
+    // A browser signed in as the user, with a sign-up left half done beside it: the sign-up
+    // first, since a signed-in client starts none (single-session mode).
+    let client_cookie = |reply: &Reply| {
+        reply
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .find_map(|(_, v)| v.strip_prefix("__client="))
+            .and_then(|v| v.split(';').next())
+            .expect("__client cookie")
+            .to_owned()
+    };
     let reply = h.form(
         "/client/sign_ups",
-        Some(&cookie),
+        None,
         "email_address=pending%40example.com",
     );
     let sign_up = reply.json().unwrap_or_default();
     assert_eq!(reply.status, 200, "{sign_up}");
     assert_eq!(sign_up["response"]["status"], "missing_requirements");
+    let pending = client_cookie(&reply);
+    let reply = h.form(
+        "/client/sign_ins",
+        Some(&pending),
+        "identifier=u%40example.com&password=correct%20horse%20battery&strategy=password",
+    );
+    let body = reply.json().unwrap_or_default();
+    assert_eq!(reply.status, 200, "{body}");
+    let cookie = client_cookie(&reply);
+    let check = Case::new("setup", "GET", "/fapi/v1/client", Auth::None)
+        .header("Cookie", format!("__client={cookie}"));
+    let client = h
+        .request(&check)
+        .expect("request")
+        .json()
+        .unwrap_or_default();
+    assert_eq!(
+        client["response"]["sign_up"]["status"], "missing_requirements",
+        "the sign-up is still there beside the session: {client}"
+    );
     h.cookie = cookie.clone();
     let fixture = Fixture {
         user: user_id,

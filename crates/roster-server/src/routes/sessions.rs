@@ -423,10 +423,10 @@ fn template_fields(body: Map<String, Value>) -> ApiResult<(String, Value, i64, i
         .ok_or_else(|| DomainError::MissingParam {
             param: "name".into(),
         })?;
-    if name.len() > 128 || name.contains('/') {
+    if name.len() > 128 || name.contains(['/', '\0']) {
         return Err(DomainError::InvalidValue {
             param: "name".into(),
-            reason: "name must be at most 128 characters, without '/'.".into(),
+            reason: "name must be at most 128 characters, without '/' or NUL characters.".into(),
         }
         .into());
     }

@@ -541,8 +541,7 @@ fn parse_changes(
     if sign_out && password.is_none() {
         return Err(DomainError::InvalidValue {
             param: "sign_out_of_other_sessions".into(),
-            reason: "sign_out_of_other_sessions can only be used when providing a password."
-                .into(),
+            reason: "sign_out_of_other_sessions can only be used when providing a password.".into(),
         }
         .into());
     }
