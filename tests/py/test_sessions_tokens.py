@@ -623,3 +623,20 @@ def test_template_token_for_unknown_session_is_404(clerk, http):
             session_id=UNKNOWN_SESSION, template_name=template["name"]
         )
     assert_clerk_error(caught.value, 404, "resource_not_found")
+
+
+def test_a_minted_token_records_the_day_in_last_active_at(clerk, make_session):
+    # Reference §2: last_active_at has day precision; a token is the user's activity.
+    user, session = make_session()
+    assert user.last_active_at is None
+    clerk.sessions.create_token(session_id=session.id)
+    day_ms = 86_400_000
+    today = int(time.time() * 1000) // day_ms * day_ms
+    deadline = time.time() + 5
+    while clerk.users.get(user_id=user.id).last_active_at is None and time.time() < deadline:
+        time.sleep(0.05)
+    after = clerk.users.get(user_id=user.id)
+    assert after.last_active_at in (today, today + day_ms), after.last_active_at  # (midnight race)
+    assert after.updated_at == user.updated_at, "activity is not an update of the user"
+    found = clerk.users.list(request={"user_id": [user.id], "last_active_at_after": today - 1})
+    assert [u.id for u in found] == [user.id]

@@ -316,6 +316,14 @@ impl User {
         self.updated_at = now;
     }
 
+    /// The `last_active_at` activity at `now` records, if it changes anything: Clerk keeps it at
+    /// day precision, so the start of `now`'s UTC day, once per day.
+    pub fn activity_day(&self, now: i64) -> Option<i64> {
+        const DAY_MS: i64 = 86_400_000;
+        let day = now - now.rem_euclid(DAY_MS);
+        (self.last_active_at.is_none_or(|at| at < day)).then_some(day)
+    }
+
     pub fn is_locked(&self, now: i64) -> bool {
         self.locked_until.is_some_and(|until| until > now)
     }
@@ -537,6 +545,18 @@ mod tests {
             now,
             default_image_url: "http://localhost/avatar.svg",
         }
+    }
+
+    #[test]
+    fn activity_is_recorded_once_a_day_at_day_precision() {
+        let mut user = sample();
+        let day = 1_700_006_400_000; // a UTC midnight
+        assert_eq!(user.activity_day(day + 3_600_000), Some(day));
+        user.last_active_at = Some(day);
+        assert_eq!(user.activity_day(day + 86_399_999), None, "same day");
+        assert_eq!(user.activity_day(day + 86_400_000), Some(day + 86_400_000));
+        user.last_active_at = Some(day + 86_400_000);
+        assert_eq!(user.activity_day(day + 5), None, "never backwards");
     }
 
     #[test]

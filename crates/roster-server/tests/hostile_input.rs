@@ -1736,6 +1736,16 @@ fn set_up() -> (Harness, Fixture) {
         "the sign-up is still there beside the session: {client}"
     );
     h.cookie = cookie.clone();
+    // The sign-in minted the user's first token of the day, whose activity record lands beside
+    // the response: wait for it, so that no case's before-and-after comparison sees it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.get(&format!("/v1/users/{user_id}"))["last_active_at"].is_null() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "last_active_at never recorded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let fixture = Fixture {
         user: user_id,
         bystander: bystander["id"].as_str().unwrap().to_owned(),

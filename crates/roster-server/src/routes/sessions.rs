@@ -1,6 +1,8 @@
 //! `/v1/sessions…`, `/v1/jwks`, `/v1/jwt_templates…` and `/v1/instance/session_token_claims`:
 //! sessions and the RS256 tokens that carry metadata.
 
+use std::sync::Arc;
+
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
@@ -10,7 +12,7 @@ use roster_domain::session::{
     JwtTemplate, Session, SessionStatus, MAX_CLOCK_SKEW_S, MAX_TOKEN_LIFETIME_S,
     MIN_TOKEN_LIFETIME_S, SESSION_TOKEN_LIFETIME_S,
 };
-use roster_domain::{ids, DomainError};
+use roster_domain::{ids, DomainError, User};
 use roster_proto::{
     DeletedObjectJson, JwksJson, JwtTemplateJson, PageJson, SessionJson, SessionTokenClaimsJson,
     TokenJson,
@@ -262,8 +264,31 @@ fn minting_subject(
             "locked"
         }));
     }
+    note_activity(state, &user, now);
     let subject = ClaimsSubject::from_user(&user, &state.default_image_url);
     Ok((session, subject))
+}
+
+/// A token minted for a user is activity: the first one on a UTC day records the day in the
+/// user's `last_active_at` (`last_active_at_*` filters and ordering read it). The write runs
+/// beside the response, not in its way; a failure only costs the record, and is logged.
+fn note_activity(state: &AppState, user: &User, now: i64) {
+    let Some(day) = user.activity_day(now) else {
+        return;
+    };
+    let store = Arc::clone(&state.store);
+    let id = user.id.clone();
+    tokio::spawn(async move {
+        let edit = roster_store::user_edit(move |u| {
+            if u.activity_day(now).is_some() {
+                u.last_active_at = Some(day);
+            }
+            Ok(())
+        });
+        if let Err(e) = store.update_user(&id, edit).await {
+            tracing::warn!(error = %e, user = %id, "recording last_active_at failed");
+        }
+    });
 }
 
 async fn session_claims_template(state: &AppState) -> ApiResult<Option<Value>> {
