@@ -145,8 +145,33 @@ describe('authenticateRequest on cookies', () => {
     assert.equal(set.__session, '');
   });
 
+  test('a locked user\'s page load is signed out through the handshake, not stranded', async () => {
+    const { cookies, userId } = await signUp();
+    await ctx.clerk.users.lockUser(userId);
+    const first = await authenticate(pageLoad('/', { __client: cookies.__client, __client_uat: cookies.__client_uat }));
+    assert.equal(first.status, 'handshake', `${first.reason}: ${first.message}`);
+    const hop = await fetch(first.headers.get('location'), {
+      redirect: 'manual',
+      headers: { cookie: `__client=${cookies.__client}` },
+    });
+    assert.equal(hop.status, 307, await hop.text());
+    const back = await authenticate(pageLoad('/', { __clerk_handshake: setCookies(hop.headers).__clerk_handshake }));
+    assert.equal(back.status, 'signed-out', `${back.reason}: ${back.message}`);
+  });
+
   test('the handshake redirects only to this host, Roster or an allowed origin', async () => {
-    for (const target of ['http://evil.test/steal', 'javascript:alert(1)']) {
+    const host = new URL(ctx.url).host;
+    for (const target of [
+      'http://evil.test/steal',
+      'javascript:alert(1)',
+      // Browsers read a backslash as a slash, and take https:host without slashes: the host they
+      // go to is evil.test, whatever the text after it says.
+      `http:\\\\evil.test/://${host}/`,
+      `http:/\\evil.test/://${host}/`,
+      `https:evil.test/://${host}/`,
+      `http://${host}@evil.test/`,
+      `http://user@${host}/`,
+    ]) {
       const res = await fetch(
         `${ctx.url}/fapi/v1/client/handshake?redirect_url=${encodeURIComponent(target)}`,
         { redirect: 'manual' },

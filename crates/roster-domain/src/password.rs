@@ -29,8 +29,43 @@ pub const SUPPORTED_HASHERS: &[&str] = &[
 /// `pbkdf2_sha256` and its Django variant look alike but encode the salt differently.
 const IMPORT_TAG: &str = "import$";
 
-/// PBKDF2 iterations beyond this are refused at import: each sign-in runs them all.
-const MAX_PBKDF2_ITERATIONS: u32 = 2_000_000;
+/// Import bounds on the work factors. Each sign-in runs the digest's whole cost (bcrypt's 2^cost
+/// rounds, Argon2's memory and passes, PBKDF2's iterations) while holding one of the few password
+/// workers, so an imported digest could otherwise stall every sign-in for hours, or exhaust memory.
+/// The bounds sit above what the systems Roster imports from use by default.
+const MAX_BCRYPT_COST: u32 = 14;
+const MAX_ARGON2_MEMORY_KIB: u32 = 262_144;
+const MAX_ARGON2_PASSES: u32 = 16;
+const MAX_ARGON2_LANES: u32 = 16;
+const MAX_PBKDF2_ITERATIONS: u32 = 1_200_000;
+
+/// A bcrypt digest whose cost Roster will run: `$2?$<cost>$<22 salt><31 hash>` in bcrypt's
+/// alphabet.
+fn bcrypt_importable(digest: &str) -> bool {
+    // ASCII first: the parser slices by bytes.
+    if digest.len() != 60 || !digest.is_ascii() {
+        return false;
+    }
+    let Ok(parts) = digest.parse::<bcrypt::HashParts>() else {
+        return false;
+    };
+    let alphabet = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '/';
+    (4..=MAX_BCRYPT_COST).contains(&parts.get_cost()) && digest[7..].chars().all(alphabet)
+}
+
+/// An Argon2 digest of this variant whose memory and passes Roster will run.
+fn argon2_importable(digest: &str, variant: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(digest) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&parsed) else {
+        return false;
+    };
+    parsed.algorithm.as_str() == variant
+        && params.m_cost() <= MAX_ARGON2_MEMORY_KIB
+        && params.t_cost() <= MAX_ARGON2_PASSES
+        && params.p_cost() <= MAX_ARGON2_LANES
+}
 
 /// Checks the length policy. `skip_checks` (Clerk's `skip_password_checks`) waives the minimum
 /// length but never the upper bound.
@@ -116,8 +151,7 @@ impl<'a> Imported<'a> {
             "sha256" => sized(hex::decode(digest).ok()?, 32).map(Imported::Sha256),
             "bcrypt_sha256_django" => {
                 let bcrypt_part = digest.strip_prefix("bcrypt_sha256$")?;
-                bcrypt_part.parse::<bcrypt::HashParts>().ok()?;
-                Some(Imported::BcryptSha256(bcrypt_part))
+                bcrypt_importable(bcrypt_part).then_some(Imported::BcryptSha256(bcrypt_part))
             }
             "pbkdf2_sha256" | "pbkdf2_sha256_django" | "pbkdf2_sha1" => {
                 let mut parts = digest.split('$');
@@ -143,9 +177,10 @@ impl<'a> Imported<'a> {
                     // The salt as is, the hash in hex.
                     _ => (salt.as_bytes().to_vec(), hex::decode(hash).ok()?),
                 };
+                // The hash is one block of the PRF: SHA-1's 20 bytes, SHA-256's 32.
                 let plausible = (1..=MAX_PBKDF2_ITERATIONS).contains(&iterations)
                     && !salt.is_empty()
-                    && (16..=64).contains(&hash.len());
+                    && hash.len() == if sha1 { 20 } else { 32 };
                 plausible.then_some(Imported::Pbkdf2 {
                     sha1,
                     iterations,
@@ -199,9 +234,8 @@ impl<'a> Imported<'a> {
 /// Checks an imported digest has the shape its hasher produces.
 pub fn check_digest(hasher: &str, digest: &str) -> Result<(), DomainError> {
     let ok = match hasher {
-        "bcrypt" => digest.parse::<bcrypt::HashParts>().is_ok(),
-        "argon2id" => digest.starts_with("$argon2id$") && PasswordHash::new(digest).is_ok(),
-        "argon2i" => digest.starts_with("$argon2i$") && PasswordHash::new(digest).is_ok(),
+        "bcrypt" => bcrypt_importable(digest),
+        "argon2id" | "argon2i" => argon2_importable(digest, hasher),
         known if SUPPORTED_HASHERS.contains(&known) => Imported::parse(known, digest).is_some(),
         _ => {
             return Err(DomainError::InvalidValue {
@@ -342,6 +376,27 @@ mod tests {
             ),
             ("pbkdf2_sha1", "pbkdf2_sha1$900$salt$not-hex"),
             ("bcrypt_sha256_django", "$2b$04$abc"),
+            // Work factors that would stall sign-ins: bcrypt 2^31 rounds, 4 GiB of Argon2.
+            (
+                "bcrypt",
+                "$2b$31$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy",
+            ),
+            (
+                "bcrypt_sha256_django",
+                "bcrypt_sha256$$2b$31$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy",
+            ),
+            (
+                "argon2id",
+                "$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2Pj8C2pQ8vQyKJqyc4o6uVCzq8wI2XdlHNqK3hcSmtk",
+            ),
+            ("argon2i", DUMMY_DIGEST),
+            // Not ASCII where the parser slices by bytes.
+            ("bcrypt", "$2b$4$ééééééééééééééééééééééééééééééééééééééééééééééééééééééé"),
+            // A PBKDF2 hash longer than one block.
+            (
+                "pbkdf2_sha1",
+                "pbkdf2_sha1$900$pepperedsalt$d5a1a5ff8ddadf2034ee568bcacd6a5fca4f6ac0d5a1a5ff",
+            ),
         ] {
             assert!(
                 matches!(

@@ -227,6 +227,11 @@ fn domain_wire(e: &DomainError) -> WireError {
 }
 
 impl ApiError {
+    /// A refusal of the request (4xx), as opposed to a failure of the server (5xx).
+    pub fn is_refusal(&self) -> bool {
+        self.wire().status.is_client_error()
+    }
+
     fn wire(&self) -> WireError {
         use ApiError as A;
         match self {

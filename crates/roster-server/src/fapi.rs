@@ -751,6 +751,10 @@ async fn update_sign_up(
     };
     if attempt.created_user_id.is_none() {
         apply_sign_up_fields(attempt, &body).await?;
+        if attempt.missing_fields().is_empty() {
+            // Completing it would sign a second account in on this client.
+            refuse_second_session(&state, &client, now_ms()).await?;
+        }
     }
     let issued = complete_sign_up(&state, &mut client).await?;
     state.store.put_client(&client).await?;
@@ -885,12 +889,15 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
 /// the client's secret rotates and is never sent, so the old cookie names no client, and the
 /// cookies are cleared.
 async fn destroy_client(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let mut client = current_client(&state, &headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
-    let now = now_ms();
-    end_everything(&state, &mut client, now).await?;
-    let body = client_json(&state, &client, None, now).await?;
+    // A cookie that names no client any more is cleared all the same.
+    let body = match current_client(&state, &headers).await? {
+        Some(mut client) => {
+            let now = now_ms();
+            end_everything(&state, &mut client, now).await?;
+            client_json(&state, &client, None, now).await?
+        }
+        None => Value::Null,
+    };
     let mut resp = Json(json!({"response": body, "client": null})).into_response();
     for cookie in [
         format!("{CLIENT_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
@@ -936,28 +943,15 @@ async fn handshake(
     headers: HeaderMap,
     req_uri: axum::http::Uri,
 ) -> ApiResult<Response> {
-    let redirect_url =
-        query_value(req_uri.query(), "redirect_url").ok_or_else(|| DomainError::MissingParam {
-            param: "redirect_url".into(),
-        })?;
-    let target = origin_of(&redirect_url);
-    let request_host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(hostname);
-    let allowed = target.starts_with("http")
-        && (request_host.is_some_and(|h| h == hostname_of_origin(target))
-            || target == origin_of(&state.issuer)
-            || state.allowed_origins.iter().any(|o| o == target));
-    if !allowed {
-        return Err(DomainError::InvalidValue {
-            param: "redirect_url".into(),
-            reason: "redirect_url must be on this host, Roster's own or an allowed origin.".into(),
-        }
-        .into());
-    }
+    let target = handshake_target(&state, &headers, req_uri.query())?;
     let now = now_ms();
-    let secure = if redirect_url.starts_with("https://") {
+    // The directives are set by the app's response, the handshake cookie by this one.
+    let app_secure = if target.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    let own_secure = if state.issuer.starts_with("https://") {
         "; Secure"
     } else {
         ""
@@ -973,24 +967,33 @@ async fn handshake(
         },
         None => None,
     };
-    let mut directives = match session {
+    let azp = target.origin().ascii_serialization();
+    let fresh = match session {
         Some((session, updated_at)) => {
-            let jwt =
-                bapi_sessions::mint_session_token(&state, &session.id, None, Some(target)).await?;
-            vec![
-                format!("__session={jwt}; Path=/; SameSite=Lax{secure}"),
-                format!(
-                    "__client_uat={}; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}",
-                    updated_at / 1000
-                ),
-            ]
+            match bapi_sessions::mint_session_token(&state, &session.id, None, Some(&azp)).await {
+                Ok(jwt) => Some((jwt, updated_at)),
+                // A banned or locked user, or a session ended meanwhile: the page is signed out,
+                // not stranded on an error.
+                Err(e) if e.is_refusal() => None,
+                Err(e) => return Err(e),
+            }
         }
+        None => None,
+    };
+    let mut directives = match fresh {
+        Some((jwt, updated_at)) => vec![
+            format!("__session={jwt}; Path=/; SameSite=Lax{app_secure}"),
+            format!(
+                "__client_uat={}; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{app_secure}",
+                updated_at / 1000
+            ),
+        ],
         None => vec![
-            format!("__session=; Path=/; SameSite=Lax; Max-Age=0{secure}"),
-            format!("__client_uat=0; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}"),
+            format!("__session=; Path=/; SameSite=Lax; Max-Age=0{app_secure}"),
+            format!("__client_uat=0; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{app_secure}"),
         ],
     };
-    directives.push(format!("__clerk_handshake=; Path=/; Max-Age=0{secure}"));
+    directives.push(format!("__clerk_handshake=; Path=/; Max-Age=0{app_secure}"));
     let iat = now / 1000;
     let mut claims = serde_json::Map::new();
     claims.insert("handshake".into(), json!(directives));
@@ -1000,22 +1003,68 @@ async fn handshake(
         .signer
         .sign(&claims, crate::signing::TokenCategory::Session)
         .await?;
+    let location = HeaderValue::from_str(target.as_str()).map_err(|_| redirect_refused())?;
     let mut resp = axum::http::StatusCode::TEMPORARY_REDIRECT.into_response();
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&redirect_url) {
-        h.insert(axum::http::header::LOCATION, v);
-    }
+    h.insert(axum::http::header::LOCATION, location);
     h.insert(
         axum::http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
     let cookie = format!(
-        "__clerk_handshake={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={HANDSHAKE_LIFETIME_S}{secure}"
+        "__clerk_handshake={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={HANDSHAKE_LIFETIME_S}{own_secure}"
     );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         h.append(SET_COOKIE, v);
     }
     Ok(resp)
+}
+
+fn redirect_refused() -> ApiError {
+    DomainError::InvalidValue {
+        param: "redirect_url".into(),
+        reason: "redirect_url must be an http(s) URL on this host, Roster's own or an allowed \
+                 origin."
+            .into(),
+    }
+    .into()
+}
+
+/// The handshake's `redirect_url`, parsed as a browser parses it (WHATWG), so that the host
+/// checked is the host the browser goes to: http or https, no user info, and on this request's
+/// host (any port: cookies ignore ports), Roster's own origin, or an allowed origin. Anything
+/// else would make the handshake an open redirect. The URL is used in its serialized form.
+fn handshake_target(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> ApiResult<url::Url> {
+    let raw = query_value(query, "redirect_url").ok_or_else(|| DomainError::MissingParam {
+        param: "redirect_url".into(),
+    })?;
+    let target = url::Url::parse(&raw).map_err(|_| redirect_refused())?;
+    if !matches!(target.scheme(), "http" | "https")
+        || !target.username().is_empty()
+        || target.password().is_some()
+    {
+        return Err(redirect_refused());
+    }
+    let Some(host) = target.host_str() else {
+        return Err(redirect_refused());
+    };
+    let request_host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| hostname(h).to_ascii_lowercase());
+    let origin = target.origin().ascii_serialization();
+    let allowed = request_host.is_some_and(|h| h == host)
+        || origin == origin_of(&state.issuer)
+        || state.allowed_origins.contains(&origin);
+    if allowed {
+        Ok(target)
+    } else {
+        Err(redirect_refused())
+    }
 }
 
 /// The host of a `Host` header value, without its port.
@@ -1032,11 +1081,6 @@ fn hostname(host: &str) -> &str {
     }
 }
 
-/// The host of an origin (`scheme://host[:port]`), without its port.
-fn hostname_of_origin(origin: &str) -> &str {
-    hostname(origin.split_once("://").map_or(origin, |(_, rest)| rest))
-}
-
 /// Ends every active session of the client and its sign-up, and rotates its secret (returned).
 async fn end_everything(state: &AppState, client: &mut Client, now: i64) -> ApiResult<String> {
     for session in active_sessions(state, client, now).await? {
@@ -1047,6 +1091,8 @@ async fn end_everything(state: &AppState, client: &mut Client, now: i64) -> ApiR
     }
     client.last_active_session_id = None;
     client.sign_up = None;
+    // The finished sign-in names the user who was signed in: not for the next one to see.
+    client.sign_in = None;
     client.updated_at = now;
     let secret = rotate(client);
     state.store.put_client(client).await?;
@@ -1231,6 +1277,19 @@ async fn user_by_identifier(state: &AppState, identifier: &str) -> ApiResult<Opt
     Ok(state.store.list_users(&query).await?.into_iter().next())
 }
 
+/// An Argon2id digest of a password just verified, in a bounded blocking worker like checks.
+async fn rehash(state: &AppState, plain: String) -> ApiResult<String> {
+    let _permit = state
+        .password_permits
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(move || password::hash(&plain))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 /// Checks a password in a bounded blocking worker. Unknown users are checked against a dummy
 /// digest, so an unknown identifier takes as long as a wrong password.
 async fn password_matches(
@@ -1275,7 +1334,7 @@ async fn first_factor(
     let upgrade = digest
         .as_deref()
         .is_some_and(password::is_imported)
-        .then(|| candidate.clone());
+        .then(|| (candidate.clone(), digest.clone()));
     let matched = password_matches(state, candidate, digest).await?;
     let Some(user) = user else {
         return Err(identifier_not_found());
@@ -1300,12 +1359,7 @@ async fn first_factor(
         return Err(ApiError::PasswordIncorrect);
     }
     let upgraded = match upgrade {
-        Some(plain) => Some(
-            tokio::task::spawn_blocking(move || password::hash(&plain))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
-        ),
+        Some((plain, verified)) => Some((rehash(state, plain).await?, verified)),
         None => None,
     };
     state
@@ -1315,8 +1369,11 @@ async fn first_factor(
             roster_store::user_edit(move |u| {
                 u.failed_verification_attempts = 0;
                 u.last_sign_in_at = Some(now);
-                if let Some(digest) = &upgraded {
-                    u.password_digest = Some(digest.clone());
+                // Only over the digest just verified: a password set meanwhile stays.
+                if let Some((digest, verified)) = &upgraded {
+                    if &u.password_digest == verified {
+                        u.password_digest = Some(digest.clone());
+                    }
                 }
                 Ok(())
             }),
@@ -1463,6 +1520,8 @@ async fn attempt_first_factor(
     {
         rate_limit::check_identifier(&state, Attempt::SignIn, identifier).await?;
     }
+    // A right password would sign a second session in on this client.
+    refuse_second_session(&state, &client, now_ms()).await?;
     let outcome = first_factor(&state, &mut client, password).await;
     state.store.put_client(&client).await?;
     let issued = outcome?;
@@ -1513,7 +1572,7 @@ mod tests {
 
     #[test]
     fn hosts_without_their_ports() {
-        use super::{hostname, hostname_of_origin};
+        use super::hostname;
         for (host, name) in [
             ("localhost:3000", "localhost"),
             ("localhost", "localhost"),
@@ -1524,11 +1583,6 @@ mod tests {
         ] {
             assert_eq!(hostname(host), name, "{host}");
         }
-        assert_eq!(hostname_of_origin("http://localhost:3000"), "localhost");
-        assert_eq!(
-            hostname_of_origin("https://app.example.com"),
-            "app.example.com"
-        );
     }
 
     #[test]

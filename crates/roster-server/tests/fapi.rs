@@ -610,6 +610,40 @@ async fn a_signed_in_client_starts_no_second_sign_in_or_sign_up() {
         1,
         "the refused sign-up created nobody"
     );
+    // Nor by finishing, once signed in, a sign-in started while signed out (a second account).
+    let mut other = Browser::new(&server);
+    let (status, started, _) = other
+        .send(
+            "POST",
+            "/client/sign_ins",
+            &[("identifier", "one@example.com")],
+        )
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let attempt = started["response"]["id"].as_str().unwrap().to_owned();
+    let (status, _, _) = other
+        .send(
+            "POST",
+            "/client/sign_ups",
+            &[
+                ("email_address", "three@example.com"),
+                ("password", "long enough pw"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, refused, _) = other
+        .send(
+            "POST",
+            &format!("/client/sign_ins/{attempt}/attempt_first_factor"),
+            &[("strategy", "password"), ("password", "long enough pw")],
+        )
+        .await;
+    assert_eq!(
+        (status, refused["errors"][0]["code"].as_str()),
+        (400, Some("session_exists")),
+        "{refused}"
+    );
     // Signed out, the same client signs in again.
     let (status, _, _) = browser.send("DELETE", "/client/sessions", &[]).await;
     assert_eq!(status, 200);
@@ -680,6 +714,13 @@ async fn destroying_the_client_signs_out_and_forgets_the_browser() {
         (status, &client["response"]),
         (200, &Value::Null),
         "{client}"
+    );
+    // Destroying with it clears the cookies all the same.
+    let (status, _, cookies) = browser.send("DELETE", "/client", &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        cookies.iter().any(|c| c.starts_with("__client=;")),
+        "{cookies:?}"
     );
 }
 
