@@ -165,6 +165,8 @@ impl fmt::Display for Limit {
 pub enum Attempt {
     SignIn,
     SignUp,
+    /// A handshake from a browser without a client: each costs an RSA signature.
+    Handshake,
 }
 
 impl Attempt {
@@ -172,6 +174,7 @@ impl Attempt {
         match self {
             Attempt::SignIn => "sign_in",
             Attempt::SignUp => "sign_up",
+            Attempt::Handshake => "handshake",
         }
     }
 }

@@ -941,10 +941,17 @@ const HANDSHAKE_LIFETIME_S: i64 = 60;
 async fn handshake(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     req_uri: axum::http::Uri,
 ) -> ApiResult<Response> {
     let target = handshake_target(&state, &headers, req_uri.query())?;
     let now = now_ms();
+    let client = current_client(&state, &headers).await?;
+    if client.is_none() {
+        // A browser sent here has a client (the SDK only sends one whose cookies say it signed
+        // in); without one, each request would still cost a signature: counted per address.
+        rate_limit::check_ip(&state, Attempt::Handshake, ip).await?;
+    }
     // The directives are set by the app's response, the handshake cookie by this one.
     let app_secure = if target.scheme() == "https" {
         "; Secure"
@@ -956,7 +963,7 @@ async fn handshake(
     } else {
         ""
     };
-    let session = match current_client(&state, &headers).await? {
+    let session = match client {
         Some(client) => match &client.last_active_session_id {
             Some(id) => active_sessions(&state, &client, now)
                 .await?

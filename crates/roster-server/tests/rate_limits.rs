@@ -513,3 +513,28 @@ async fn the_backend_api_limit_is_off_by_default_and_on_when_configured() {
         .unwrap();
     assert_eq!(env.status(), 200);
 }
+
+#[tokio::test]
+async fn handshakes_without_a_client_are_counted_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[("ROSTER_AUTH_RATE_LIMIT_PER_IP", "3/10m")]);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!(
+        "{}/fapi/v1/client/handshake?redirect_url={}",
+        server.url,
+        format!("{}/page", server.url)
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+    );
+    // Each costs a signature, so after the limit the address is refused.
+    for n in 0..3 {
+        let resp = http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 307, "handshake {n}");
+    }
+    let refused = http.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+}
