@@ -151,11 +151,15 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("{backend}: seeding {users} users …");
             let seeded_in = server::seed(&roster, &storage, users)?;
             if let Some(url) = &storage.database_url {
-                // Fresh statistics after the bulk load, as an operator would have (autovacuum
-                // may not have analysed the new tables yet, and the planner would guess).
+                // VACUUM (ANALYZE) after the bulk load, as PostgreSQL's documentation advises and
+                // an operator would: fresh statistics (autovacuum may not have analysed the new
+                // tables yet, and the planner would guess), and no visibility work left for the
+                // measured runs. Without the VACUUM, the first reads set hint bits on every page
+                // they touch, and autovacuum's insert-triggered pass runs during the runs: a
+                // fresh 1M-user dataset read 97.8 ms lookup p99 at half load, 2.40 ms once vacuumed.
                 let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
                 tokio::spawn(conn);
-                client.batch_execute("ANALYZE").await?;
+                client.batch_execute("VACUUM (ANALYZE)").await?;
             }
             if kept.is_some() {
                 std::fs::write(&marker, seeded_in.as_secs_f64().to_string())?;
