@@ -43,6 +43,29 @@ const ME_METADATA_MOVED_IN: &str = "2026-05-12";
 const CLIENT_COOKIE: &str = "__client";
 const COOKIE_MAX_AGE_S: i64 = 365 * 86_400;
 
+/// The `Secure` attribute for a cookie on a response from (or set by) an https origin.
+fn secure_attribute(https: bool) -> &'static str {
+    if https {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+/// `__client_uat` tells a backend (`authenticateRequest`) whether this browser is signed in: the
+/// client's last update in seconds, 0 when signed out.
+fn client_uat_cookie(uat: i64, secure: &str) -> String {
+    format!("__client_uat={uat}; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}")
+}
+
+fn append_cookies(headers: &mut HeaderMap, cookies: impl IntoIterator<Item = String>) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+}
+
 /// Rewrites `POST …?_method=PATCH` (and PUT, DELETE) before routing.
 pub async fn override_method(mut req: Request) -> Request {
     if let Some(method) = overridden_method(req.method(), req.uri().query()) {
@@ -501,26 +524,18 @@ async fn respond(
     let Some(client) = client else {
         return Ok(resp);
     };
-    let secure = if state.default_image_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = secure_attribute(state.issuer.starts_with("https://"));
     let signed_in = client.last_active_session_id.is_some();
-    // `__client_uat` tells a backend (`authenticateRequest`) whether this browser is signed in:
-    // the client's last update in seconds, 0 when signed out.
-    let uat_cookie = |uat: i64| {
-        format!("__client_uat={uat}; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}")
-    };
     let mut cookies = Vec::new();
     if let Some(secret) = issued.0 {
         let value = format!("{}.{secret}", client.id);
         cookies.push(format!("{CLIENT_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{secure}"));
-        cookies.push(uat_cookie(if signed_in {
+        let uat = if signed_in {
             client.updated_at / 1000
         } else {
             0
-        }));
+        };
+        cookies.push(client_uat_cookie(uat, secure));
         // Native clients read the rotated value from this header.
         if let Ok(v) = HeaderValue::from_str(&format!("Bearer {value}")) {
             resp.headers_mut().insert(AUTHORIZATION, v);
@@ -528,13 +543,9 @@ async fn respond(
     } else if !signed_in && request_cookie(headers, "__client_uat").is_some_and(|uat| uat != "0") {
         // The last session ended (end, remove, the user deleted) without a new secret: a browser
         // still claiming to be signed in would send backends into a handshake for nothing.
-        cookies.push(uat_cookie(0));
+        cookies.push(client_uat_cookie(0, secure));
     }
-    for c in cookies {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            resp.headers_mut().append(SET_COOKIE, v);
-        }
-    }
+    append_cookies(resp.headers_mut(), cookies);
     Ok(resp)
 }
 
@@ -899,14 +910,13 @@ async fn destroy_client(State(state): State<AppState>, headers: HeaderMap) -> Ap
         None => Value::Null,
     };
     let mut resp = Json(json!({"response": body, "client": null})).into_response();
-    for cookie in [
-        format!("{CLIENT_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-        "__client_uat=0; Path=/; SameSite=Lax; Max-Age=0".to_owned(),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
-            resp.headers_mut().append(SET_COOKIE, v);
-        }
-    }
+    append_cookies(
+        resp.headers_mut(),
+        [
+            format!("{CLIENT_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+            "__client_uat=0; Path=/; SameSite=Lax; Max-Age=0".to_owned(),
+        ],
+    );
     Ok(resp)
 }
 
@@ -953,34 +963,16 @@ async fn handshake(
         rate_limit::check_ip(&state, Attempt::Handshake, ip).await?;
     }
     // The directives are set by the app's response, the handshake cookie by this one.
-    let app_secure = if target.scheme() == "https" {
-        "; Secure"
-    } else {
-        ""
-    };
-    let own_secure = if state.issuer.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let session = match client {
-        Some(client) => match &client.last_active_session_id {
-            Some(id) => active_sessions(&state, &client, now)
-                .await?
-                .into_iter()
-                .find(|s| &s.id == id)
-                .map(|s| (s, client.updated_at)),
-            None => None,
-        },
-        None => None,
-    };
+    let app_secure = secure_attribute(target.scheme() == "https");
+    let own_secure = secure_attribute(state.issuer.starts_with("https://"));
+    let last_active = client.and_then(|c| Some((c.last_active_session_id?, c.updated_at)));
     let azp = target.origin().ascii_serialization();
-    let fresh = match session {
-        Some((session, updated_at)) => {
-            match bapi_sessions::mint_session_token(&state, &session.id, None, Some(&azp)).await {
+    // Minting checks the session: one that ended, or a banned or locked user, is refused, and
+    // the page is then signed out rather than stranded on an error.
+    let fresh = match last_active {
+        Some((session_id, updated_at)) => {
+            match bapi_sessions::mint_session_token(&state, &session_id, None, Some(&azp)).await {
                 Ok(jwt) => Some((jwt, updated_at)),
-                // A banned or locked user, or a session ended meanwhile: the page is signed out,
-                // not stranded on an error.
                 Err(e) if e.is_refusal() => None,
                 Err(e) => return Err(e),
             }
@@ -990,14 +982,11 @@ async fn handshake(
     let mut directives = match fresh {
         Some((jwt, updated_at)) => vec![
             format!("__session={jwt}; Path=/; SameSite=Lax{app_secure}"),
-            format!(
-                "__client_uat={}; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{app_secure}",
-                updated_at / 1000
-            ),
+            client_uat_cookie(updated_at / 1000, app_secure),
         ],
         None => vec![
             format!("__session=; Path=/; SameSite=Lax; Max-Age=0{app_secure}"),
-            format!("__client_uat=0; Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}{app_secure}"),
+            client_uat_cookie(0, app_secure),
         ],
     };
     directives.push(format!("__clerk_handshake=; Path=/; Max-Age=0{app_secure}"));
@@ -1018,12 +1007,12 @@ async fn handshake(
         axum::http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
-    let cookie = format!(
-        "__clerk_handshake={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={HANDSHAKE_LIFETIME_S}{own_secure}"
+    append_cookies(
+        h,
+        [format!(
+            "__clerk_handshake={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={HANDSHAKE_LIFETIME_S}{own_secure}"
+        )],
     );
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        h.append(SET_COOKIE, v);
-    }
     Ok(resp)
 }
 
