@@ -28,6 +28,19 @@ impl Browser {
         }
     }
 
+    /// Signs this browser up with an email address and a password; the response body.
+    async fn sign_up(&mut self, email: &str) -> Value {
+        let (status, body, _) = self
+            .send(
+                "POST",
+                "/client/sign_ups",
+                &[("email_address", email), ("password", "long enough pw")],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
     async fn send(
         &mut self,
         method: &str,
@@ -567,17 +580,7 @@ async fn password_sign_in_rotates_the_client_and_locks_after_repeated_failures()
 async fn a_signed_in_client_starts_no_second_sign_in_or_sign_up() {
     let server = Server::start();
     let mut browser = Browser::new(&server);
-    let (status, _, _) = browser
-        .send(
-            "POST",
-            "/client/sign_ups",
-            &[
-                ("email_address", "one@example.com"),
-                ("password", "long enough pw"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
+    browser.sign_up("one@example.com").await;
     // The environment says single-session mode; a second account on this client is refused.
     let (_, env, _) = browser.send("GET", "/environment", &[]).await;
     assert_eq!(env["auth_config"]["single_session_mode"], true);
@@ -621,17 +624,7 @@ async fn a_signed_in_client_starts_no_second_sign_in_or_sign_up() {
         .await;
     assert_eq!(status, 200, "{started}");
     let attempt = started["response"]["id"].as_str().unwrap().to_owned();
-    let (status, _, _) = other
-        .send(
-            "POST",
-            "/client/sign_ups",
-            &[
-                ("email_address", "three@example.com"),
-                ("password", "long enough pw"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
+    other.sign_up("three@example.com").await;
     let (status, refused, _) = other
         .send(
             "POST",
@@ -669,17 +662,7 @@ async fn a_signed_in_client_starts_no_second_sign_in_or_sign_up() {
 async fn destroying_the_client_signs_out_and_forgets_the_browser() {
     let server = Server::start();
     let mut browser = Browser::new(&server);
-    let (status, body, _) = browser
-        .send(
-            "POST",
-            "/client/sign_ups",
-            &[
-                ("email_address", "gone@example.com"),
-                ("password", "long enough pw"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
+    let body = browser.sign_up("gone@example.com").await;
     let sid = body["response"]["created_session_id"]
         .as_str()
         .unwrap()
@@ -784,14 +767,7 @@ async fn client_uat_drops_to_zero_when_the_last_session_ends() {
     {
         let mut browser = Browser::new(&server);
         let email = format!("uat{n}@example.com");
-        let (status, body, _) = browser
-            .send(
-                "POST",
-                "/client/sign_ups",
-                &[("email_address", &email), ("password", "long enough pw")],
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
+        let body = browser.sign_up(&email).await;
         assert!(signed_in(&browser), "{:?}", browser.uat);
         let sid = body["response"]["created_session_id"].as_str().unwrap();
         let (status, body, _) = browser.send(method, &path.replace("{sid}", sid), &[]).await;
@@ -845,17 +821,7 @@ async fn cors_allows_configured_origins_only() {
 
     // A cookie-authenticated write from an origin that is not allowed is refused outright.
     let mut browser = Browser::new(&server);
-    let (status, _, _) = browser
-        .send(
-            "POST",
-            "/client/sign_ups",
-            &[
-                ("email_address", "c@example.com"),
-                ("password", "long enough pw"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
+    browser.sign_up("c@example.com").await;
     let cookie = browser.cookie.clone().unwrap();
     let write_from = |origin: String| {
         http.post(url("/me/metadata?_method=PATCH"))
