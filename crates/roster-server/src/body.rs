@@ -99,6 +99,18 @@ pub struct Fields {
     map: Map<String, Value>,
 }
 
+/// An integer parameter's value: an integer, or a number with no fractional part that an integer
+/// holds exactly. clerk-rs types some integer parameters as floats (`lifetime: Option<f32>`) and
+/// sends `120.0`; rejecting that would leave the call unusable.
+fn whole_number(n: &serde_json::Number) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer up to it is exact
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
+            .map(|f| f as i64)
+    })
+}
+
 fn wrong_type(param: &str, expected: &'static str) -> ApiError {
     DomainError::WrongType {
         param: param.to_owned(),
@@ -155,8 +167,7 @@ impl Fields {
         match self.map.remove(name) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
-            Some(Value::Number(n)) => n
-                .as_i64()
+            Some(Value::Number(n)) => whole_number(&n)
                 .map(|n| Some(Some(n)))
                 .ok_or_else(|| wrong_type(name, "integer")),
             Some(_) => Err(wrong_type(name, "integer")),
@@ -297,6 +308,21 @@ mod tests {
         assert_eq!(f.nullable_int("i")?, Some(Some(5)));
         assert_eq!(f.string_list("l", 10)?, vec!["a", "b"]);
         assert_eq!(f.string_list("one", 10)?, vec!["a"]);
+        Ok(())
+    }
+
+    #[test]
+    fn integers_may_come_as_whole_floats() -> Result<(), ApiError> {
+        let mut f = fields(
+            json!({"a": 120.0, "b": -3.0, "c": 1.5, "d": 1e300, "e": "7", "f": 9007199254740992.0}),
+            &["a", "b", "c", "d", "e", "f"],
+        )?;
+        assert_eq!(f.nullable_int("a")?, Some(Some(120)));
+        assert_eq!(f.nullable_int("b")?, Some(Some(-3)));
+        assert!(f.nullable_int("c").is_err());
+        assert!(f.nullable_int("d").is_err());
+        assert!(f.nullable_int("e").is_err());
+        assert_eq!(f.nullable_int("f")?, Some(Some(9_007_199_254_740_992)));
         Ok(())
     }
 

@@ -363,6 +363,63 @@ async fn jwt_templates_render_claims_and_refuse_bad_input() {
     );
 }
 
+/// clerk-rs types `lifetime` and `allowed_clock_skew` as `f32`, so it sends `120.0`: a whole
+/// number in float form is taken as the integer it is, on create and on update.
+#[tokio::test]
+async fn clerk_rs_templates_set_lifetime_and_skew() {
+    use clerk_rs::apis::jwt_templates_api::JwtTemplate;
+    use clerk_rs::models::CreateJwtTemplateRequest;
+    let server = Server::start();
+    let (_, session_id) = user_and_session(&server).await;
+    let mut config =
+        clerk_rs::ClerkConfiguration::new(None, None, Some(server.secret_key.clone()), None);
+    config.base_path = server.v1("");
+    let clerk = clerk_rs::clerk::Clerk::new(config);
+    let request = |lifetime: f32| CreateJwtTemplateRequest {
+        name: Some("rs".into()),
+        claims: Some(json!({"role": "{{user.public_metadata.role}}"})),
+        lifetime: Some(lifetime),
+        allowed_clock_skew: Some(10.0),
+        ..CreateJwtTemplateRequest::new()
+    };
+    let created = JwtTemplate::create_jwt_template(&clerk, Some(request(120.0)))
+        .await
+        .expect("clerk-rs creates a template with a lifetime");
+    assert_eq!((created.lifetime, created.allowed_clock_skew), (120, 10));
+    let updated = JwtTemplate::update_jwt_template(&clerk, &created.id, Some(request(600.0)))
+        .await
+        .expect("clerk-rs updates the lifetime");
+    assert_eq!(updated.lifetime, 600);
+    let (status, token) = mint(&server, &format!("/sessions/{session_id}/tokens/rs")).await;
+    assert_eq!(status, 200, "{token}");
+    let claims = verify(&server, token["jwt"].as_str().unwrap()).await;
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+    assert_eq!(claims["role"], "admin");
+    // A fraction is still refused, and changes nothing.
+    let (status, err) = call(
+        &server,
+        reqwest::Method::PATCH,
+        &format!("/jwt_templates/{}", created.id),
+        Some(json!({"name": "rs", "claims": {}, "lifetime": 60.5})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["errors"][0]["code"].as_str()),
+        (422, Some("form_param_type_invalid"))
+    );
+    let (_, kept) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/jwt_templates/{}", created.id),
+        None,
+    )
+    .await;
+    assert_eq!(kept["lifetime"], 600);
+}
+
 #[tokio::test]
 async fn rotation_publishes_both_keys_and_signs_with_the_new_one() {
     let dir = tempfile::tempdir().unwrap();
