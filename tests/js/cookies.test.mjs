@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 
 import { createClerkClient } from '@clerk/backend';
 
-import { email, useServer } from './harness.mjs';
+import { email, expectApiError, useServer } from './harness.mjs';
 
 const APP = 'http://127.0.0.1:3999';
 
@@ -157,6 +157,42 @@ describe('authenticateRequest on cookies', () => {
     assert.equal(hop.status, 307, await hop.text());
     const back = await authenticate(pageLoad('/', { __clerk_handshake: setCookies(hop.headers).__clerk_handshake }));
     assert.equal(back.status, 'signed-out', `${back.reason}: ${back.message}`);
+  });
+
+  test('clients.getClient and clients.verifyClient show the browser and its session', async () => {
+    const { cookies, userId } = await signUp();
+    const clerk = createClerkClient({ secretKey: ctx.secretKey, apiUrl: ctx.url });
+    const verified = await clerk.clients.verifyClient(cookies.__client);
+    const clientId = cookies.__client.split('.')[0];
+    assert.equal(verified.id, clientId);
+    assert.equal(verified.sessions.length, 1);
+    assert.equal(verified.sessions[0].userId, userId);
+    assert.deepEqual(verified.sessionIds, [verified.sessions[0].id]);
+    assert.equal(verified.lastActiveSessionId, verified.sessions[0].id);
+    assert.equal(verified.signInId, null);
+    assert.ok(verified.createdAt <= verified.updatedAt);
+
+    const got = await clerk.clients.getClient(clientId);
+    assert.deepEqual(got, verified);
+
+    // After sign-out the client stays, without sessions.
+    const out = await fetch(`${ctx.url}/fapi/v1/client/sessions/${verified.sessions[0].id}/end`, {
+      method: 'POST',
+      headers: { origin: APP, cookie: `__client=${cookies.__client}` },
+    });
+    assert.equal(out.status, 200, await out.text());
+    const after = await clerk.clients.getClient(clientId);
+    assert.deepEqual([after.sessions, after.sessionIds, after.lastActiveSessionId], [[], [], null]);
+
+    // A wrong secret, a made-up client, and the deprecated list.
+    const [, secret] = cookies.__client.split('.');
+    await expectApiError(clerk.clients.verifyClient(`${clientId}.${secret}x`), { status: 400, code: 'token_invalid' });
+    await expectApiError(clerk.clients.verifyClient('nonsense'), { status: 400, code: 'token_invalid' });
+    await expectApiError(clerk.clients.getClient('client_2ZZZZZZZZZZZZZZZZZZZZZZZZZZ'), {
+      status: 404,
+      code: 'resource_not_found',
+    });
+    await expectApiError(clerk.clients.getClientList(), { status: 410, code: 'operation_deprecated' });
   });
 
   test('the handshake redirects only to this host, Roster or an allowed origin', async () => {

@@ -215,6 +215,26 @@ describe('getSessionList', () => {
   });
 });
 
+describe('getClient', () => {
+  test('a session made by createSession names a client known by its sessions', async () => {
+    const { user, session } = await userWithSession(ctx);
+    const client = await ctx.clerk.clients.getClient(session.clientId);
+    assert.equal(client.id, session.clientId);
+    assert.deepEqual(client.sessionIds, [session.id]);
+    assert.equal(client.sessions[0].userId, user.id);
+    assert.equal(client.lastActiveSessionId, session.id);
+    assert.deepEqual([client.signInId, client.signUpId], [null, null]);
+
+    await ctx.clerk.sessions.revokeSession(session.id);
+    const after = await ctx.clerk.clients.getClient(session.clientId);
+    assert.deepEqual([after.sessionIds, after.lastActiveSessionId], [[], null]);
+    await expectApiError(ctx.clerk.clients.getClient(unknownId('client')), {
+      status: 404,
+      code: 'resource_not_found',
+    });
+  });
+});
+
 describe('revokeSession', () => {
   test('returns the session with status revoked, and getSession agrees', async () => {
     const { user, session } = await userWithSession(ctx);

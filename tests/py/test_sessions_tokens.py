@@ -159,6 +159,23 @@ def test_get_session_round_trips(clerk, make_session):
     assert fetched.expire_at == session.expire_at
 
 
+def test_the_client_of_a_session_parses_and_lists_it(clerk, make_session):
+    user, session = make_session()
+    client = clerk.clients.get(client_id=session.client_id)
+    assert isinstance(client, models.Client)
+    assert client.id == session.client_id
+    assert client.session_ids == [session.id]
+    assert client.sessions[0].user_id == user.id
+    assert client.last_active_session_id == session.id
+    assert client.sign_in_id is None and client.sign_up_id is None
+    with pytest.raises(models.ClerkErrors) as caught:
+        clerk.clients.verify(request={"token": session.client_id + ".not-the-secret"})
+    assert_clerk_error(caught.value, 400, "token_invalid")
+    with pytest.raises(models.ClerkErrors) as caught:
+        clerk.clients.get(client_id="client_" + "0" * 27)
+    assert_clerk_error(caught.value, 404, "resource_not_found")
+
+
 def test_create_session_for_unknown_user_is_404(clerk):
     with pytest.raises(models.ClerkErrors) as caught:
         clerk.sessions.create(request={"user_id": "user_" + "0" * 27})

@@ -1,8 +1,11 @@
 //! Frontend API clients: a browser or device, identified by the `__client` cookie, with its
 //! sign-up in progress and its sessions.
 
+use roster_proto::ClientJson;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::session::{Session, SessionStatus};
 
 /// How long an unfinished sign-up is kept (Clerk: 24 hours).
 pub const SIGN_UP_LIFETIME_MS: i64 = 86_400_000;
@@ -103,9 +106,102 @@ pub fn record_failed_password(user: &mut crate::User, now: i64) -> bool {
     false
 }
 
+/// The Backend API's view of client `id`: its stored record if the Frontend API created it, and
+/// the sessions that name it (newest first), of which the active ones are listed. A session made
+/// by `POST /v1/sessions` names a client that has no record; such a client is known by its
+/// sessions alone. `None` when neither exists.
+pub fn client_view(
+    id: &str,
+    record: Option<&Client>,
+    sessions: &[Session],
+    now: i64,
+) -> Option<ClientJson> {
+    let active: Vec<&Session> = sessions
+        .iter()
+        .filter(|s| s.status_at(now) == SessionStatus::Active)
+        .collect();
+    let (last_active_session_id, created_at, updated_at) = match record {
+        Some(c) => (c.last_active_session_id.clone(), c.created_at, c.updated_at),
+        None => (
+            active.first().map(|s| s.id.clone()),
+            sessions.iter().map(|s| s.created_at).min()?,
+            sessions.iter().map(|s| s.updated_at).max()?,
+        ),
+    };
+    Some(ClientJson {
+        object: "client".into(),
+        id: id.to_owned(),
+        session_ids: active.iter().map(|s| s.id.clone()).collect(),
+        sessions: active.iter().map(|s| s.to_json(now)).collect(),
+        sign_in_id: record
+            .and_then(|c| c.sign_in.as_ref())
+            .map(|a| a.id.clone()),
+        sign_up_id: record
+            .and_then(|c| c.sign_up.as_ref())
+            .map(|a| a.id.clone()),
+        last_active_session_id,
+        last_authentication_strategy: None,
+        updated_at,
+        created_at,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn session(id: &str, created_at: i64, status: SessionStatus) -> Session {
+        let mut s = Session::new(id.into(), "user_1".into(), "client_1".into(), created_at);
+        s.status = status;
+        s
+    }
+
+    #[test]
+    fn client_views() {
+        // Newest first, as the store lists them.
+        let sessions = [
+            session("sess_3", 30, SessionStatus::Revoked),
+            session("sess_2", 20, SessionStatus::Active),
+            session("sess_1", 10, SessionStatus::Active),
+        ];
+        assert_eq!(client_view("client_1", None, &[], 40), None);
+
+        // Known by its sessions alone: the active ones are listed, the newest is the last active.
+        let view = client_view("client_1", None, &sessions, 40).unwrap_or_else(|| panic!());
+        assert_eq!(view.session_ids, ["sess_2", "sess_1"]);
+        assert_eq!(view.sessions.len(), 2);
+        assert_eq!(view.last_active_session_id.as_deref(), Some("sess_2"));
+        assert_eq!((view.created_at, view.updated_at), (10, 30));
+        assert_eq!((view.sign_in_id, view.sign_up_id), (None, None));
+
+        // An expired session is not listed.
+        let later = sessions[1].expire_at;
+        let view = client_view("client_1", None, &sessions, later).unwrap_or_else(|| panic!());
+        assert!(view.session_ids.is_empty());
+        assert_eq!(view.last_active_session_id, None);
+
+        // A stored client speaks for itself.
+        let record = Client {
+            id: "client_1".into(),
+            secret_hash: "h".into(),
+            last_active_session_id: Some("sess_1".into()),
+            sign_up: Some(SignUpAttempt {
+                id: "sua_1".into(),
+                ..SignUpAttempt::default()
+            }),
+            sign_in: None,
+            created_at: 5,
+            updated_at: 50,
+        };
+        let view = client_view("client_1", Some(&record), &[], 40).unwrap_or_else(|| panic!());
+        assert_eq!(view.last_active_session_id.as_deref(), Some("sess_1"));
+        assert_eq!((view.created_at, view.updated_at), (5, 50));
+        assert_eq!(view.sign_up_id.as_deref(), Some("sua_1"));
+        assert!(view.sessions.is_empty());
+        let json = serde_json::to_value(&view).unwrap_or_default();
+        assert!(json.get("secret_hash").is_none());
+        assert_eq!(json["object"], "client");
+    }
 
     #[test]
     fn requirements() {

@@ -170,6 +170,22 @@ pub struct SessionJson {
     pub created_at: i64,
 }
 
+/// A client as the Backend API shows it (`object: "client"`): a browser or device and its
+/// active sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientJson {
+    pub object: String,
+    pub id: String,
+    pub session_ids: Vec<String>,
+    pub sessions: Vec<SessionJson>,
+    pub sign_in_id: Option<String>,
+    pub sign_up_id: Option<String>,
+    pub last_active_session_id: Option<String>,
+    pub last_authentication_strategy: Option<String>,
+    pub updated_at: i64,
+    pub created_at: i64,
+}
+
 /// A JWT template (`object: "jwt_template"`); the signing key is never returned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JwtTemplateJson {

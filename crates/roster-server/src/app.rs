@@ -17,7 +17,7 @@ use roster_store::{Instance, Store};
 use crate::body::query_value;
 use crate::error::{ApiError, ApiResult};
 use crate::keys::KeyRing;
-use crate::routes::{sessions, users};
+use crate::routes::{clients, sessions, users};
 use crate::signing::Signer;
 
 /// What every handler shares. Axum clones the state for each request (extractors, middleware,
@@ -213,6 +213,10 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", get(sessions::list).post(sessions::create))
         .route("/sessions/{session_id}", get(sessions::get))
         .route("/sessions/{session_id}/revoke", post(sessions::revoke))
+        .route("/sessions/{session_id}/verify", post(sessions::verify))
+        .route("/clients", get(clients::list))
+        .route("/clients/verify", post(clients::verify))
+        .route("/clients/{client_id}", get(clients::get))
         .route(
             "/sessions/{session_id}/tokens",
             post(sessions::create_token),

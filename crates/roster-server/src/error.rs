@@ -53,6 +53,10 @@ pub enum ApiError {
     FrontendUnauthenticated,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("deprecated endpoint")]
+    Deprecated,
+    #[error("client token invalid")]
+    ClientTokenInvalid,
     #[error("rate limited; retry after {retry_after_s} s")]
     TooManyRequests { retry_after_s: i64 },
     #[error("database unavailable: {0}")]
@@ -362,6 +366,22 @@ impl ApiError {
                 "method_not_allowed",
                 "Method not allowed",
                 "This endpoint does not support this HTTP method.",
+                None,
+            ),
+            A::Deprecated => wire(
+                StatusCode::GONE,
+                "operation_deprecated",
+                "This endpoint is deprecated",
+                "This endpoint is deprecated and no longer served. Verify session tokens without a \
+                 network call instead, as every recent Clerk SDK does (verifyToken, \
+                 authenticateRequest).",
+                None,
+            ),
+            A::ClientTokenInvalid => wire(
+                StatusCode::BAD_REQUEST,
+                "token_invalid",
+                "Invalid token",
+                "The token names no client, or its secret does not match.",
                 None,
             ),
             A::TooManyRequests { .. } => wire(

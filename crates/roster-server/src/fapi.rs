@@ -311,29 +311,36 @@ fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The `__client` value of the request: cookie first, then `Authorization` (with or without
 /// `Bearer `) for native clients.
-fn presented_client(headers: &HeaderMap) -> Option<(String, String)> {
+fn presented_client(headers: &HeaderMap) -> Option<String> {
     let from_cookie = request_cookie(headers, CLIENT_COOKIE);
     let from_header = || {
         let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
         Some(v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned())
     };
-    let value = from_cookie.or_else(from_header)?;
-    let (id, secret) = value.split_once('.')?;
-    Some((id.to_owned(), secret.to_owned()))
+    from_cookie.or_else(from_header)
 }
 
 /// The client of this request, when it presented a valid one.
 async fn current_client(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Client>> {
-    let Some((id, secret)) = presented_client(headers) else {
+    match presented_client(headers) {
+        Some(value) => client_by_value(state, &value).await,
+        None => Ok(None),
+    }
+}
+
+/// The client a `__client` value (`<client id>.<secret>`) names, when its secret matches (compared
+/// in constant time). Also the Backend API's `POST /v1/clients/verify`.
+pub(crate) async fn client_by_value(state: &AppState, value: &str) -> ApiResult<Option<Client>> {
+    let Some((id, secret)) = value.split_once('.') else {
         return Ok(None);
     };
-    if !ids::has_shape(&id, "client") {
+    if !ids::has_shape(id, "client") {
         return Ok(None);
     }
-    let Some(client) = state.store.get_client(&id).await? else {
+    let Some(client) = state.store.get_client(id).await? else {
         return Ok(None);
     };
-    let matches: bool = secret_hash(&secret)
+    let matches: bool = secret_hash(secret)
         .as_bytes()
         .ct_eq(client.secret_hash.as_bytes())
         .into();

@@ -204,6 +204,12 @@ async fn session_tokens_verify_and_carry_current_metadata() {
 async fn revoked_banned_and_missing_sessions_mint_nothing() {
     let server = Server::start();
     let (user_id, session_id) = user_and_session(&server).await;
+    // Clerk removed `verify`; the SDKs that still call it get its 410, and nothing changes.
+    let (status, gone) = mint(&server, &format!("/sessions/{session_id}/verify")).await;
+    assert_eq!(
+        (status, gone["errors"][0]["code"].as_str()),
+        (410, Some("operation_deprecated"))
+    );
     let (status, revoked) = mint(&server, &format!("/sessions/{session_id}/revoke")).await;
     assert_eq!((status, revoked["status"].as_str()), (200, Some("revoked")));
     let (status, err) = mint(&server, &format!("/sessions/{session_id}/tokens")).await;

@@ -1,5 +1,6 @@
 //! Route handlers: parse the request, call the domain and the store, render the result.
 
+pub mod clients;
 pub mod sessions;
 pub mod users;
 

@@ -194,6 +194,13 @@ pub async fn get(
     Ok(Json(session.to_json(now_ms())))
 }
 
+/// `POST /v1/sessions/{session_id}/verify`: removed by Clerk (410 `operation_deprecated`), kept
+/// as a route so the SDKs that still call it (`verifySession`, clerk-rs `verify_session`) get
+/// Clerk's answer rather than an unrouted 404.
+pub async fn verify() -> ApiError {
+    ApiError::Deprecated
+}
+
 /// `POST /v1/sessions/{session_id}/revoke`
 pub async fn revoke(
     State(state): State<AppState>,
