@@ -197,6 +197,27 @@ describe('createUser', () => {
     });
     assert.equal(await ctx.clerk.users.getCount({ emailAddress: [address] }), 0);
   });
+
+  test('a breached password is form_password_pwned unless skipPasswordChecks', async () => {
+    const address = email('pwned');
+    for (const password of ['password123', 'Password123', 'iloveyou123']) {
+      await expectApiError(ctx.clerk.users.createUser({ emailAddress: [address], password }), {
+        status: 422,
+        code: 'form_password_pwned',
+        paramName: 'password',
+      });
+    }
+    assert.equal(await ctx.clerk.users.getCount({ emailAddress: [address] }), 0);
+    const user = await ctx.clerk.users.createUser({ emailAddress: [address], password: 'password123', skipPasswordChecks: true });
+    assert.equal(user.passwordEnabled, true);
+    // A breached new password on update is refused too, and the old one still works.
+    await expectApiError(ctx.clerk.users.updateUser(user.id, { password: 'iloveyou123' }), {
+      status: 422,
+      code: 'form_password_pwned',
+      paramName: 'password',
+    });
+    assert.deepEqual(await ctx.clerk.users.verifyPassword({ userId: user.id, password: 'password123' }), { verified: true });
+  });
 });
 
 describe('getUser', () => {

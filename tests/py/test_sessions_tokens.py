@@ -176,6 +176,19 @@ def test_the_client_of_a_session_parses_and_lists_it(clerk, make_session):
     assert_clerk_error(caught.value, 404, "resource_not_found")
 
 
+def test_the_sdks_verify_token_fetches_roster_jwks(roster, clerk, make_session):
+    """The SDK's networkless verification, pointed at Roster: `api_url` is the base URL without
+    `/v1` (the SDK appends the version), unlike `Clerk(server_url=…/v1)`."""
+    from clerk_backend_api.security import verify_token
+    from clerk_backend_api.security.types import VerifyTokenOptions
+
+    user, session = make_session()
+    jwt = clerk.sessions.create_token(session_id=session.id).jwt
+    claims = verify_token(jwt, VerifyTokenOptions(secret_key=roster.secret_key, api_url=roster.url))
+    assert claims["sub"] == user.id
+    assert claims["sid"] == session.id
+
+
 def test_create_session_for_unknown_user_is_404(clerk):
     with pytest.raises(models.ClerkErrors) as caught:
         clerk.sessions.create(request={"user_id": "user_" + "0" * 27})

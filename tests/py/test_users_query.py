@@ -96,6 +96,17 @@ def test_list_by_external_id(clerk, population):
     assert listed(clerk, external_id=[f"ext_{population.token}_2"]) == population.ids(2)
 
 
+def test_list_by_phone_number_as_written_at_creation(clerk, make_user):
+    digits = str(time.time_ns())[-7:]
+    written = f"+1 (555) {digits[:3]}-{digits[3:]}"
+    user = make_user(phone_number=[written])
+    assert user.phone_numbers[0].phone_number == f"+1555{digits}"
+    for asked in (written, f"+1555{digits}", f"+1 555 {digits[:3]} {digits[3:]}"):
+        found = clerk.users.list(request={"phone_number": [asked]})
+        assert [u.id for u in found] == [user.id], asked
+        assert clerk.users.count(request={"phone_number": [asked]}).total_count == 1, asked
+
+
 def test_list_by_username(clerk, population):
     assert listed(clerk, username=[population.users[3].username]) == population.ids(3)
 

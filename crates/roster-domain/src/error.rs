@@ -42,6 +42,8 @@ pub enum DomainError {
     PasswordTooShort,
     #[error("password is too long")]
     PasswordTooLong,
+    #[error("password found in a data breach")]
+    PasswordPwned,
     /// Metadata on an update from an API version that moved it to its own endpoint, which
     /// `instead` names.
     #[error("{param} is not allowed with API version {version}")]

@@ -3,6 +3,8 @@
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
+use std::sync::OnceLock;
+
 use argon2::Argon2;
 
 use crate::DomainError;
@@ -67,16 +69,44 @@ fn argon2_importable(digest: &str, variant: &str) -> bool {
         && params.p_cost() <= MAX_ARGON2_LANES
 }
 
-/// Checks the length policy. `skip_checks` (Clerk's `skip_password_checks`) waives the minimum
-/// length but never the upper bound.
+/// Checks the length policy and the breach list. `skip_checks` (Clerk's `skip_password_checks`)
+/// waives the minimum length and the breach list but never the upper bound.
 pub fn check_policy(password: &str, skip_checks: bool) -> Result<(), DomainError> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(DomainError::PasswordTooLong);
     }
-    if !skip_checks && password.chars().count() < MIN_PASSWORD_CHARS {
+    if skip_checks {
+        return Ok(());
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(DomainError::PasswordTooShort);
     }
+    if is_breached(password) {
+        return Err(DomainError::PasswordPwned);
+    }
     Ok(())
+}
+
+/// Common passwords from public breaches, lower-case, after a header that ends with a blank line
+/// (the file says where the list comes from).
+const BREACHED_PASSWORDS: &str = include_str!("../data/breached-passwords.txt");
+
+/// Whether the password, ignoring case, is one of the common breached passwords. Clerk checks
+/// passwords against a breach service; Roster makes no network calls, so it carries the most
+/// common ones (about 18,000 of 8 characters or more).
+pub fn is_breached(password: &str) -> bool {
+    static SORTED: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let sorted = SORTED.get_or_init(|| {
+        let list = BREACHED_PASSWORDS
+            .split_once("\n\n")
+            .map_or("", |(_header, list)| list);
+        let mut words: Vec<&str> = list.lines().filter(|w| !w.is_empty()).collect();
+        words.sort_unstable();
+        words
+    });
+    sorted
+        .binary_search(&password.to_lowercase().as_str())
+        .is_ok()
 }
 
 /// An Argon2id PHC string for the password. CPU-heavy: call it off the async executor.
@@ -276,6 +306,17 @@ mod tests {
     }
 
     #[test]
+    fn breach_list_is_read_whole() {
+        // The first and last entries of the file, and none of its header.
+        assert!(is_breached("password"));
+        let last = BREACHED_PASSWORDS.lines().last().unwrap_or_default();
+        assert!(!last.is_empty() && is_breached(last), "{last}");
+        assert!(!is_breached("# Common passwords from public breaches, 8 characters or more (shorter ones fail the length"));
+        assert!(!is_breached(""));
+        assert!(!is_breached("correct horse battery staple"));
+    }
+
+    #[test]
     fn policy() {
         assert_eq!(
             check_policy("short", false),
@@ -283,6 +324,20 @@ mod tests {
         );
         assert!(check_policy("short", true).is_ok());
         assert!(check_policy("long enough", false).is_ok());
+        for breached in [
+            "password",
+            "Password123",
+            "iloveyou123",
+            "QWERTYUIOP",
+            "12345678",
+        ] {
+            assert_eq!(
+                check_policy(breached, false),
+                Err(DomainError::PasswordPwned),
+                "{breached}"
+            );
+            assert!(check_policy(breached, true).is_ok(), "skipped: {breached}");
+        }
         assert_eq!(
             check_policy(&"x".repeat(2000), true),
             Err(DomainError::PasswordTooLong)

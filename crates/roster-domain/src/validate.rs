@@ -34,12 +34,17 @@ pub fn email(raw: &str) -> Result<String, DomainError> {
     Ok(value)
 }
 
+/// A phone number without the spaces, dashes and brackets people write in it: the form Roster
+/// stores, and the form a `phone_number` filter looks for.
+pub fn phone_compact(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect()
+}
+
 /// Checks an E.164 phone number: `+` and 8 to 15 digits (spaces and dashes are removed).
 pub fn phone(raw: &str) -> Result<String, DomainError> {
-    let value: String = raw
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-        .collect();
+    let value = phone_compact(raw);
     let digits = value.strip_prefix('+').unwrap_or("");
     if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
         Ok(value)

@@ -206,6 +206,13 @@ fn domain_wire(e: &DomainError) -> WireError {
             ),
             Some("password".into()),
         ),
+        D::PasswordPwned => wire(
+            UNPROCESSABLE,
+            "form_password_pwned",
+            "Password has been found in an online data breach. For account safety, please use a different password.",
+            "Password has been found in an online data breach. For account safety, please use a different password.",
+            Some("password".into()),
+        ),
         D::PasswordTooLong => wire(
             UNPROCESSABLE,
             "form_password_length_too_long",

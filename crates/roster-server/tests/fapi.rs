@@ -659,6 +659,34 @@ async fn a_signed_in_client_starts_no_second_sign_in_or_sign_up() {
 }
 
 #[tokio::test]
+async fn a_breached_password_signs_nobody_up() {
+    let server = Server::start();
+    let mut browser = Browser::new(&server);
+    let (status, body, _) = browser
+        .send(
+            "POST",
+            "/client/sign_ups",
+            &[
+                ("email_address", "pwned@example.com"),
+                ("password", "Password123"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["code"], "form_password_pwned");
+    assert_eq!(body["errors"][0]["meta"]["param_name"], "password");
+    let users = bapi(
+        &server,
+        reqwest::Method::GET,
+        "/users?email_address=pwned@example.com",
+        None,
+    )
+    .await;
+    assert_eq!(users, json!([]));
+    browser.sign_up("pwned@example.com").await;
+}
+
+#[tokio::test]
 async fn destroying_the_client_signs_out_and_forgets_the_browser() {
     let server = Server::start();
     let mut browser = Browser::new(&server);

@@ -94,7 +94,7 @@ fn render(state: &AppState, user: &User) -> Json<UserJson<Metadata>> {
 fn unsupported(param: &str, what: &str) -> ApiError {
     DomainError::InvalidValue {
         param: param.to_owned(),
-        reason: format!("{what} is not supported by Roster."),
+        reason: format!("{what} not supported by Roster."),
     }
     .into()
 }
@@ -187,7 +187,7 @@ fn reject_unsupported(fields: &mut Fields) -> ApiResult<()> {
         return Err(unsupported("web3_wallet", "Web3 wallets are"));
     }
     if fields.string("totp_secret")?.is_some() {
-        return Err(unsupported("totp_secret", "TOTP"));
+        return Err(unsupported("totp_secret", "TOTP is"));
     }
     if !fields
         .string_list("backup_codes", MAX_FILTER_VALUES)?
@@ -414,7 +414,10 @@ fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<(UserQuery, Op
         }
         match key {
             "email_address" => f.email_addresses = values,
-            "phone_number" => f.phone_numbers = values,
+            // Written as at creation (`+1 (555) 010-0042`), a number finds its user.
+            "phone_number" => {
+                f.phone_numbers = values.iter().map(|v| validate::phone_compact(v)).collect()
+            }
             "username" => f.usernames = values,
             "external_id" => f.external_ids = IncludeExclude::from_values(&values),
             "user_id" => f.user_ids = IncludeExclude::from_values(&values),
