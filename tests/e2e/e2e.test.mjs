@@ -27,6 +27,9 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // As a person's browser: with navigator.webdriver set, clerk-js reports every failed token
+  // request as `clerk_offline` and never acts on the server's answer.
+  '--disable-blink-features=AutomationControlled',
 ];
 const STEP_TIMEOUT_MS = 15_000;
 const PRIVATE_VALUE = 'cus_E2E_PRIVATE';
@@ -175,7 +178,13 @@ before(async () => {
   await mkdir(artifacts, { recursive: true });
   roster = await startServer();
   app = await startApp(roster.url);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 30_000 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
+    ignoreDefaultArgs: ['--enable-automation'],
+    headless: true,
+    timeout: 30_000,
+  });
   // A fresh context: launch() already gives the browser a throwaway user-data-dir.
   const context = await browser.newContext();
   context.setDefaultTimeout(STEP_TIMEOUT_MS);
@@ -348,6 +357,32 @@ test('metadata app in a real browser against Roster', { timeout: 110_000 }, asyn
     await page.click('#show-role');
     await settled();
     assert.equal(await text('#role'), 'admin');
+  });
+
+  await step(t, 'account page: the sessions list, a password change, and a revoked session signs the page out', async () => {
+    const NEW_PASSWORD = `${PASSWORD}-changed`;
+    const seen = await page.evaluate(async ({ current, next }) => {
+      const sessions = await window.Clerk.user.getSessions();
+      await window.Clerk.user.updatePassword({ currentPassword: current, newPassword: next });
+      return { sessions: sessions.map((s) => [s.id, s.status]), current: window.Clerk.session.id };
+    }, { current: PASSWORD, next: NEW_PASSWORD });
+    assert.deepEqual(seen.sessions, [[seen.current, 'active']]);
+    const verified = await bapi('POST', `/users/${userId}/verify_password`, { password: NEW_PASSWORD });
+    assert.equal(verified.verified, true);
+
+    // The backend revokes the session; the page's next token request gets 401 signed_out and
+    // clerk-js signs the page out, rather than retrying a dead session.
+    await bapi('POST', `/sessions/${seen.current}/revoke`);
+    await page.evaluate(() => window.Clerk.session.getToken({ skipCache: true }).catch(() => null));
+    await page.locator('#signed-out').waitFor({ state: 'visible' });
+    await Promise.allSettled(pending);
+    const refused = fapi.filter((e) => e.url.includes(`/client/sessions/${seen.current}/tokens`) && e.status >= 400);
+    assert.ok(refused.length >= 1, 'the token request after the revoke was not refused');
+    for (const e of refused) {
+      assert.equal(e.status, 401, describe(e));
+      assert.equal(JSON.parse(e.body).errors?.[0]?.code, 'signed_out', describe(e));
+      expectedErrors.add(e);
+    }
   });
 
   // Checks that stand on their own once the user exists.

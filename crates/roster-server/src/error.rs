@@ -55,6 +55,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("deprecated endpoint")]
     Deprecated,
+    #[error("signed out")]
+    SignedOut,
     #[error("client token invalid")]
     ClientTokenInvalid,
     #[error("rate limited; retry after {retry_after_s} s")]
@@ -373,6 +375,13 @@ impl ApiError {
                 "method_not_allowed",
                 "Method not allowed",
                 "This endpoint does not support this HTTP method.",
+                None,
+            ),
+            A::SignedOut => wire(
+                StatusCode::UNAUTHORIZED,
+                "signed_out",
+                "Signed out",
+                "You are signed out",
                 None,
             ),
             A::Deprecated => wire(

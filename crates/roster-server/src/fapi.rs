@@ -171,6 +171,7 @@ pub fn router(state: AppState) -> Router {
             post(attempt_first_factor),
         )
         .route("/client/sessions", axum::routing::delete(sign_out))
+        .route("/client/sessions/{id}", get(get_session))
         .route("/client/sessions/{id}/touch", post(touch))
         .route("/client/sessions/{id}/tokens", post(token))
         .route(
@@ -181,6 +182,9 @@ pub fn router(state: AppState) -> Router {
         .route("/client/sessions/{id}/remove", post(remove_session))
         .route("/me", get(me).patch(update_me).delete(delete_me))
         .route("/me/metadata", axum::routing::patch(merge_me_metadata))
+        .route("/me/sessions/active", get(my_active_sessions))
+        .route("/me/sessions/{id}/revoke", post(revoke_my_session))
+        .route("/me/change_password", post(change_password))
         .fallback(crate::app::not_found)
         .method_not_allowed_fallback(crate::app::method_not_allowed)
         .with_state(state)
@@ -824,8 +828,33 @@ async fn token(
     let session = client_session(&state, &client, &id).await?;
     let jwt =
         bapi_sessions::mint_session_token(&state, &session.id, None, origin(&headers).as_deref())
-            .await?;
+            .await
+            .map_err(signed_out_when_ended)?;
     Ok(Json(json!({"object": "token", "jwt": jwt})))
+}
+
+/// A session that ended (signed out elsewhere, revoked, its user banned or deleted, expired)
+/// answers a token request with Clerk's 401 `signed_out`: clerk-js signs the page out on a 401,
+/// where a 404 would leave it signed in and retrying.
+fn signed_out_when_ended(e: ApiError) -> ApiError {
+    match e {
+        ApiError::SessionNotActive { .. } => ApiError::SignedOut,
+        other => other,
+    }
+}
+
+/// `GET /v1/client/sessions/{id}` (`session.reload()`)
+async fn get_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PathIds(id): PathIds<String>,
+) -> ApiResult<Response> {
+    let client = current_client(&state, &headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let session = client_session(&state, &client, &id).await?;
+    let body = session_json(&state, &session, origin(&headers).as_deref(), now_ms()).await?;
+    respond(&state, body, Some(&client), Issued(None), &headers).await
 }
 
 /// `POST /v1/client/sessions/{id}/tokens/{template}` (unwrapped)
@@ -845,7 +874,8 @@ async fn template_token(
         None,
         origin(&headers).as_deref(),
     )
-    .await?;
+    .await
+    .map_err(signed_out_when_ended)?;
     Ok(Json(json!({"object": "token", "jwt": jwt})))
 }
 
@@ -1243,6 +1273,152 @@ async fn merge_me_metadata(
     user_response(&state, &headers, &client, &user).await
 }
 
+/// `GET /v1/me/sessions/active` (`user.getSessions()`): the user's active sessions on every
+/// device, as a bare array. Roster records no device or location, so `latest_activity` is null.
+async fn my_active_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req_uri: axum::http::Uri,
+) -> ApiResult<Json<Value>> {
+    let (_, session) = signed_in(&state, &headers, req_uri.query()).await?;
+    let now = now_ms();
+    let filter = SessionFilter {
+        user_id: Some(session.user_id),
+        status: Some(SessionStatus::Active),
+        now,
+        limit: 100,
+        ..SessionFilter::default()
+    };
+    let (sessions, _) = state.store.list_sessions(&filter).await?;
+    let listed = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "object": "session",
+                "id": s.id,
+                "status": s.status_at(now).as_str(),
+                "expire_at": s.expire_at,
+                "abandon_at": s.abandon_at,
+                "last_active_at": s.last_active_at,
+                "last_active_token": null,
+                "latest_activity": null,
+                "actor": null,
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(listed)))
+}
+
+/// `POST /v1/me/sessions/{id}/revoke` (`sessionWithActivities.revoke()`): ends one of the
+/// user's sessions, on any device. Another user's session is not found.
+async fn revoke_my_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req_uri: axum::http::Uri,
+    PathIds(id): PathIds<String>,
+) -> ApiResult<Response> {
+    let (mut client, current) = signed_in(&state, &headers, req_uri.query()).await?;
+    let not_found = || ApiError::NotFound("No session was found with this id".into());
+    let target = state
+        .store
+        .get_session(&id)
+        .await?
+        .filter(|s| s.user_id == current.user_id)
+        .ok_or_else(not_found)?;
+    let now = now_ms();
+    let session = if target.status_at(now) == SessionStatus::Active {
+        state
+            .store
+            .set_session_status(&id, SessionStatus::Revoked, now)
+            .await?
+            .ok_or_else(not_found)?
+    } else {
+        target
+    };
+    if client.last_active_session_id.as_deref() == Some(id.as_str()) {
+        client.last_active_session_id = None;
+        client.updated_at = now;
+        state.store.put_client(&client).await?;
+    }
+    let body = session_json(&state, &session, None, now).await?;
+    respond(&state, body, Some(&client), Issued(None), &headers).await
+}
+
+/// `POST /v1/me/change_password` (`user.updatePassword`): `current_password` (required when
+/// the user has one; a wrong one counts towards the lockout, like a sign-in), `new_password`
+/// (the same policy as sign-up) and `sign_out_of_other_sessions`.
+async fn change_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req_uri: axum::http::Uri,
+    FapiBody(body): FapiBody,
+) -> ApiResult<Response> {
+    let (client, session) = signed_in(&state, &headers, req_uri.query()).await?;
+    let new_password = text(&body, "new_password")?.ok_or_else(|| DomainError::MissingParam {
+        param: "new_password".into(),
+    })?;
+    password::check_policy(&new_password, false)?;
+    let sign_out_others = matches!(
+        body.get("sign_out_of_other_sessions"),
+        Some(Value::Bool(true))
+    ) || text(&body, "sign_out_of_other_sessions")
+        .ok()
+        .flatten()
+        .as_deref()
+        == Some("true");
+    let user = state
+        .store
+        .get_user(&session.user_id)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let now = now_ms();
+    if let Some(digest) = user.password_digest.clone() {
+        let current =
+            text(&body, "current_password")?.ok_or_else(|| DomainError::MissingParam {
+                param: "current_password".into(),
+            })?;
+        rate_limit::check_identifier(&state, Attempt::SignIn, &user.id).await?;
+        if user.is_locked(now) {
+            return Err(ApiError::UserCannotSignIn("locked"));
+        }
+        if !password_matches(&state, current, Some(digest)).await? {
+            state
+                .store
+                .update_user(
+                    &user.id,
+                    roster_store::user_edit(move |u| {
+                        record_failed_password(u, now);
+                        Ok(())
+                    }),
+                )
+                .await?;
+            return Err(ApiError::PasswordIncorrect);
+        }
+    }
+    let digest = hash_password(&state, new_password).await?;
+    let user = state
+        .store
+        .update_user(
+            &user.id,
+            roster_store::user_edit(move |u| {
+                u.password_digest = Some(digest.clone());
+                u.password_last_updated_at = Some(now);
+                u.failed_verification_attempts = 0;
+                u.updated_at = now;
+                Ok(())
+            }),
+        )
+        .await?
+        .ok_or_else(unauthenticated)?;
+    if sign_out_others {
+        state
+            .store
+            .revoke_user_sessions(&user.id, Some(&session.id), now)
+            .await?;
+    }
+    user_response(&state, &headers, &client, &user).await
+}
+
 fn sign_in_json(state: &AppState, s: &SignInAttempt, user: Option<&User>) -> Value {
     let complete = s.created_session_id.is_some();
     json!({
@@ -1280,8 +1456,9 @@ async fn user_by_identifier(state: &AppState, identifier: &str) -> ApiResult<Opt
     Ok(state.store.list_users(&query).await?.into_iter().next())
 }
 
-/// An Argon2id digest of a password just verified, in a bounded blocking worker like checks.
-async fn rehash(state: &AppState, plain: String) -> ApiResult<String> {
+/// An Argon2id digest of a password (one just verified, or a new one), in a bounded blocking
+/// worker like checks.
+async fn hash_password(state: &AppState, plain: String) -> ApiResult<String> {
     let _permit = state
         .password_permits
         .acquire()
@@ -1362,7 +1539,7 @@ async fn first_factor(
         return Err(ApiError::PasswordIncorrect);
     }
     let upgraded = match upgrade {
-        Some((plain, verified)) => Some((rehash(state, plain).await?, verified)),
+        Some((plain, verified)) => Some((hash_password(state, plain).await?, verified)),
         None => None,
     };
     state
@@ -1550,7 +1727,10 @@ async fn delete_me(
     }
     let now = now_ms();
     state.store.delete_user(&user.id).await?;
-    state.store.revoke_user_sessions(&user.id, now).await?;
+    state
+        .store
+        .revoke_user_sessions(&user.id, None, now)
+        .await?;
     client.last_active_session_id = None;
     client.updated_at = now;
     state.store.put_client(&client).await?;

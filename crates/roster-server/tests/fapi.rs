@@ -658,6 +658,176 @@ async fn a_signed_in_client_starts_no_second_sign_in_or_sign_up() {
     );
 }
 
+/// The account pages clerk-js builds on: `user.getSessions()`, revoking another device,
+/// `user.updatePassword()`, `session.reload()`, and a token asked for after the session ended.
+#[tokio::test]
+async fn sessions_and_password_from_the_account_page() {
+    let server = Server::start();
+    let mut browser = Browser::new(&server);
+    let signed_up = browser.sign_up("ada@example.com").await;
+    let sid = signed_up["client"]["last_active_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let user_id = signed_up["response"]["created_user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let q = format!("?_clerk_session_id={sid}");
+
+    // session.reload()
+    let (status, got, _) = browser
+        .send("GET", &format!("/client/sessions/{sid}"), &[])
+        .await;
+    assert_eq!(
+        (status, got["response"]["id"].as_str()),
+        (200, Some(sid.as_str()))
+    );
+
+    // Another device, and another user's session.
+    let other = bapi(
+        &server,
+        reqwest::Method::POST,
+        "/sessions",
+        Some(json!({"user_id": user_id})),
+    )
+    .await;
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    let stranger = bapi(
+        &server,
+        reqwest::Method::POST,
+        "/users",
+        Some(json!({"email_address": ["eve@example.com"]})),
+    )
+    .await;
+    let strangers = bapi(
+        &server,
+        reqwest::Method::POST,
+        "/sessions",
+        Some(json!({"user_id": stranger["id"]})),
+    )
+    .await;
+
+    let (status, active, _) = browser
+        .send("GET", &format!("/me/sessions/active{q}"), &[])
+        .await;
+    assert_eq!(status, 200, "{active}");
+    let mut ids: Vec<&str> = active
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let mut want = vec![sid.as_str(), other_id.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+
+    let (status, _, _) = browser
+        .send(
+            "POST",
+            &format!(
+                "/me/sessions/{}/revoke{q}",
+                strangers["id"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 404, "another user's session is not mine to revoke");
+    let (status, revoked, _) = browser
+        .send("POST", &format!("/me/sessions/{other_id}/revoke{q}"), &[])
+        .await;
+    assert_eq!(
+        (status, revoked["response"]["status"].as_str()),
+        (200, Some("revoked")),
+        "{revoked}"
+    );
+    let (_, active, _) = browser
+        .send("GET", &format!("/me/sessions/active{q}"), &[])
+        .await;
+    assert_eq!(active.as_array().unwrap().len(), 1);
+
+    // user.updatePassword(): the current one is checked, the new one meets the policy.
+    let change = |current: &'static str, new: &'static str| {
+        vec![("current_password", current), ("new_password", new)]
+    };
+    let (status, err, _) = browser
+        .send(
+            "POST",
+            &format!("/me/change_password{q}"),
+            &change("not it at all", "a new long password"),
+        )
+        .await;
+    assert_eq!(
+        (status, err["errors"][0]["code"].as_str()),
+        (422, Some("form_password_incorrect"))
+    );
+    let (status, err, _) = browser
+        .send(
+            "POST",
+            &format!("/me/change_password{q}"),
+            &change("long enough pw", "iloveyou123"),
+        )
+        .await;
+    assert_eq!(
+        (status, err["errors"][0]["code"].as_str()),
+        (422, Some("form_password_pwned"))
+    );
+    let third = bapi(
+        &server,
+        reqwest::Method::POST,
+        "/sessions",
+        Some(json!({"user_id": user_id})),
+    )
+    .await;
+    let mut form = change("long enough pw", "a new long password");
+    form.push(("sign_out_of_other_sessions", "true"));
+    let (status, changed, _) = browser
+        .send("POST", &format!("/me/change_password{q}"), &form)
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["response"]["password_enabled"], true);
+    let verified = server
+        .http()
+        .post(server.v1(&format!("/users/{user_id}/verify_password")))
+        .json(&json!({"password": "a new long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status().as_u16(), 200);
+    let third = bapi(
+        &server,
+        reqwest::Method::GET,
+        &format!("/sessions/{}", third["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(
+        third["status"], "revoked",
+        "the other sessions are signed out"
+    );
+    let (status, _, _) = browser.send("GET", &format!("/me{q}"), &[]).await;
+    assert_eq!(status, 200, "this session stays signed in");
+
+    // Revoked from the Backend API: the next token is Clerk's 401 signed_out, on which clerk-js
+    // signs the page out.
+    bapi(
+        &server,
+        reqwest::Method::POST,
+        &format!("/sessions/{sid}/revoke"),
+        None,
+    )
+    .await;
+    let (status, err, _) = browser
+        .send("POST", &format!("/client/sessions/{sid}/tokens"), &[])
+        .await;
+    assert_eq!(
+        (status, err["errors"][0]["code"].as_str()),
+        (401, Some("signed_out")),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_breached_password_signs_nobody_up() {
     let server = Server::start();

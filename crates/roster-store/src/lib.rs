@@ -179,8 +179,14 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(read)
     }
-    /// Revokes every active session of a user; returns how many.
-    async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64>;
+    /// Revokes every active session of a user but `except` (the caller's own, when it signs out
+    /// its other sessions); returns how many.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        except: Option<&str>,
+        now: i64,
+    ) -> StoreResult<u64>;
 
     /// Fails with `DomainError::AlreadyExists` when the name is taken.
     async fn insert_jwt_template(&self, template: JwtTemplate) -> StoreResult<JwtTemplate>;

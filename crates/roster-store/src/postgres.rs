@@ -882,12 +882,18 @@ impl Store for PostgresStore {
         row.as_ref().map(session_of).transpose()
     }
 
-    async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64> {
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        except: Option<&str>,
+        now: i64,
+    ) -> StoreResult<u64> {
         let client = self.pool.get().await?;
         Ok(client
             .execute(
-                "UPDATE sessions SET status = 'revoked', updated_at = $2 WHERE user_id = $1 AND status = 'active'",
-                &[&user_id, &now],
+                "UPDATE sessions SET status = 'revoked', updated_at = $2 \
+                 WHERE user_id = $1 AND status = 'active' AND ($3::text IS NULL OR id <> $3)",
+                &[&user_id, &now, &except],
             )
             .await?)
     }

@@ -853,12 +853,18 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64> {
-        let user_id = user_id.to_owned();
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        except: Option<&str>,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let (user_id, except) = (user_id.to_owned(), except.map(str::to_owned));
         self.write(move |conn| {
             let n = conn.execute(
-                "UPDATE sessions SET status = 'revoked', updated_at = ?2 WHERE user_id = ?1 AND status = 'active'",
-                params![user_id, now],
+                "UPDATE sessions SET status = 'revoked', updated_at = ?2 \
+                 WHERE user_id = ?1 AND status = 'active' AND (?3 IS NULL OR id <> ?3)",
+                params![user_id, now, except],
             )?;
             Ok(n as u64)
         })

@@ -858,7 +858,24 @@ async fn sessions_templates_keys_and_settings() {
             "{}",
             b.name
         );
-        assert_eq!(s.revoke_user_sessions("user_1", 6_000).await.unwrap(), 2);
+        s.insert_session(mk("sess_d", "user_1", 2_500))
+            .await
+            .unwrap();
+        // Sparing one: the others go, it stays active.
+        assert_eq!(
+            s.revoke_user_sessions("user_1", Some("sess_d"), 5_500)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            s.get_session("sess_d").await.unwrap().unwrap().status,
+            SessionStatus::Active
+        );
+        assert_eq!(
+            s.revoke_user_sessions("user_1", None, 6_000).await.unwrap(),
+            1
+        );
         assert_eq!(
             s.get_session("sess_a").await.unwrap().unwrap().status,
             SessionStatus::Revoked
@@ -867,7 +884,7 @@ async fn sessions_templates_keys_and_settings() {
             .list_sessions(&page(None, Some(SessionStatus::Revoked), 6_000))
             .await
             .unwrap();
-        assert_eq!(revoked, 2);
+        assert_eq!(revoked, 3);
         // Expiry is judged at the filter's time.
         let later = 3_000 + SESSION_LIFETIME_MS;
         assert_eq!(

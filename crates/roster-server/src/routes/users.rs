@@ -617,7 +617,7 @@ pub async fn update(
     .await?;
     // The Backend API has no current session: "other" sessions are all of them.
     if sign_out {
-        state.store.revoke_user_sessions(&id, now).await?;
+        state.store.revoke_user_sessions(&id, None, now).await?;
     }
     Ok(updated)
 }
@@ -666,7 +666,10 @@ pub async fn delete(
     if !state.store.delete_user(&id).await? {
         return Err(user_not_found(&id));
     }
-    state.store.revoke_user_sessions(&id, now_ms()).await?;
+    state
+        .store
+        .revoke_user_sessions(&id, None, now_ms())
+        .await?;
     Ok(Json(DeletedObjectJson {
         object: "user".into(),
         id,
@@ -705,7 +708,7 @@ pub async fn ban(
     JsonObject(b): JsonObject,
 ) -> ApiResult<Json<UserJson<Metadata>>> {
     let user = set_state(&s, &id, b, |u, now| u.set_banned(true, now)).await?;
-    s.store.revoke_user_sessions(&id, now_ms()).await?;
+    s.store.revoke_user_sessions(&id, None, now_ms()).await?;
     Ok(user)
 }
 
@@ -766,7 +769,7 @@ async fn set_banned_many(
             .await?
         {
             if banned {
-                state.store.revoke_user_sessions(id, now).await?;
+                state.store.revoke_user_sessions(id, None, now).await?;
             }
             out.push(user.to_json(&state.render_context(now)));
         }
