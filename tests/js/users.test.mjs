@@ -240,6 +240,21 @@ describe('getUser', () => {
 });
 
 describe('updateUser', () => {
+  test('timezone: set at creation, changed, refused when it is no zone name', async () => {
+    const user = await ctx.clerk.users.createUser({ emailAddress: [email('tz')], timezone: 'Europe/London' });
+    assert.equal(user.timezone, 'Europe/London');
+    const plain = await ctx.clerk.users.createUser({ emailAddress: [email('tz')] });
+    assert.equal(plain.timezone, null);
+    const moved = await ctx.clerk.users.updateUser(user.id, { timezone: 'America/Argentina/Buenos_Aires' });
+    assert.equal(moved.timezone, 'America/Argentina/Buenos_Aires');
+    await expectApiError(ctx.clerk.users.updateUser(user.id, { timezone: 'Mars Base/One' }), {
+      status: 422,
+      code: 'form_param_format_invalid',
+      paramName: 'timezone',
+    });
+    assert.equal((await ctx.clerk.users.getUser(user.id)).timezone, 'America/Argentina/Buenos_Aires');
+  });
+
   test('changes names and username and leaves metadata alone', async () => {
     const user = await ctx.clerk.users.createUser({
       emailAddress: [email('upd')],

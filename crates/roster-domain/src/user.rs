@@ -45,6 +45,8 @@ pub struct User {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub locale: Option<String>,
+    /// An IANA time zone name (`Europe/London`), as `@clerk/backend` sets and reads it.
+    pub timezone: Option<String>,
     pub email_addresses: Vec<Identification>,
     pub phone_numbers: Vec<Identification>,
     pub primary_email_address_id: Option<String>,
@@ -77,6 +79,7 @@ pub struct NewUser {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub locale: Option<String>,
+    pub timezone: Option<String>,
     /// Email addresses with their `verified` status; the first becomes primary.
     pub email_addresses: Vec<(String, bool)>,
     pub phone_numbers: Vec<(String, bool)>,
@@ -100,6 +103,7 @@ pub struct UserChanges {
     pub first_name: Option<Option<String>>,
     pub last_name: Option<Option<String>>,
     pub locale: Option<Option<String>>,
+    pub timezone: Option<Option<String>>,
     pub primary_email_address_id: Option<String>,
     pub primary_phone_number_id: Option<String>,
     pub password_digest: Option<String>,
@@ -149,6 +153,7 @@ impl User {
             first_name: new.first_name,
             last_name: new.last_name,
             locale: new.locale,
+            timezone: new.timezone,
             primary_email_address_id: email_addresses.first().map(|e| e.id.clone()),
             primary_phone_number_id: phone_numbers.first().map(|p| p.id.clone()),
             email_addresses,
@@ -258,6 +263,7 @@ impl User {
             first_name,
             last_name,
             locale,
+            timezone,
             primary_email_address_id,
             primary_phone_number_id,
             password_digest,
@@ -274,6 +280,7 @@ impl User {
         set(&mut self.first_name, first_name);
         set(&mut self.last_name, last_name);
         set(&mut self.locale, locale);
+        set(&mut self.timezone, timezone);
         if primary_email_address_id.is_some() {
             self.primary_email_address_id = primary_email_address_id;
         }
@@ -370,6 +377,7 @@ impl User {
             first_name: self.first_name.clone(),
             last_name: self.last_name.clone(),
             locale: self.locale.clone(),
+            timezone: self.timezone.clone(),
             profile_image_url: ctx.default_image_url.into(),
             image_url: ctx.default_image_url.into(),
             has_image: false,

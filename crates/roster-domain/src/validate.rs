@@ -76,6 +76,28 @@ pub fn username(raw: &str) -> Result<String, DomainError> {
     }
 }
 
+/// Checks the shape of an IANA time zone name such as `UTC`, `Europe/London`,
+/// `America/Argentina/Buenos_Aires` or `Etc/GMT+5`: up to 64 characters of letters, digits, `_`,
+/// `-` and `+`, in `/`-separated parts. (Whether the zone exists is the client's to know: Roster
+/// carries no time zone database.)
+pub fn timezone(raw: &str) -> Result<String, DomainError> {
+    let ok = raw.len() <= 64
+        && raw.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+'))
+        });
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(DomainError::InvalidFormat {
+            param: "timezone".into(),
+            reason: "timezone must be an IANA time zone name, such as Europe/London.".into(),
+        })
+    }
+}
+
 /// Checks a BCP-47-shaped locale such as `en`, `en-US` or `zh-Hant-TW`.
 pub fn locale(raw: &str) -> Result<String, DomainError> {
     let ok = !raw.is_empty()
@@ -162,6 +184,30 @@ mod tests {
         );
         for bad in ["abc", "has space", "semi;colon", &"x".repeat(65)] {
             assert!(username(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timezones() {
+        for good in [
+            "UTC",
+            "Europe/London",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+5",
+            "EST5EDT",
+        ] {
+            assert_eq!(timezone(good).ok().as_deref(), Some(good));
+        }
+        for bad in [
+            "",
+            "/",
+            "Europe/",
+            "Europe//London",
+            "Europe/Lon don",
+            "x".repeat(65).as_str(),
+            "Ürümqi",
+        ] {
+            assert!(timezone(bad).is_err(), "{bad}");
         }
     }
 

@@ -47,6 +47,9 @@ pub struct UserJson<M = Value> {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub locale: Option<String>,
+    /// An IANA time zone name; `@clerk/backend` sets and reads it (not yet in Clerk's OpenAPI).
+    #[serde(default)]
+    pub timezone: Option<String>,
     pub profile_image_url: String,
     pub image_url: String,
     pub has_image: bool,

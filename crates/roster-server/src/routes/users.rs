@@ -27,6 +27,7 @@ const CREATE_PARAMS: &[&str] = &[
     "first_name",
     "last_name",
     "locale",
+    "timezone",
     "email_address",
     "phone_number",
     "web3_wallet",
@@ -60,6 +61,7 @@ const UPDATE_PARAMS: &[&str] = &[
     "first_name",
     "last_name",
     "locale",
+    "timezone",
     "primary_email_address_id",
     "primary_phone_number_id",
     "primary_web3_wallet_id",
@@ -261,6 +263,10 @@ fn parse_new_user(
         locale: f
             .string("locale")?
             .map(|l| validate::locale(&l))
+            .transpose()?,
+        timezone: f
+            .string("timezone")?
+            .map(|t| validate::timezone(&t))
             .transpose()?,
         email_addresses,
         phone_numbers,
@@ -575,6 +581,10 @@ fn parse_changes(
         last_name: text("last_name", f.nullable_string("last_name")?, MAX_NAME_BYTES)?,
         locale: match f.nullable_string("locale")? {
             Some(Some(l)) => Some(Some(validate::locale(&l)?)),
+            other => other,
+        },
+        timezone: match f.nullable_string("timezone")? {
+            Some(Some(t)) => Some(Some(validate::timezone(&t)?)),
             other => other,
         },
         primary_email_address_id: f.string("primary_email_address_id")?,
