@@ -249,6 +249,22 @@ describe('session tokens: POST /v1/sessions/{id}/tokens', () => {
     assert.equal(payload.sub, user.id);
   });
 
+  test('`roster keys public-key` prints the PEM that jwtKey verifies with', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { rosterBinary } = await import('./server.mjs');
+    // The CLI opens the server's own database (ROSTER_DATABASE_URL carries a PostgreSQL one).
+    const pem = execFileSync(rosterBinary(), ['keys', 'public-key', '--data-dir', ctx.server.dataDir], {
+      env: process.env,
+      encoding: 'utf8',
+    });
+    assert.match(pem, /^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n$/);
+    assert.equal(pem, jwkToPem(await instanceJwk()), 'the PEM of the key the JWKS publishes');
+    const { user, session } = await userWithSession(ctx);
+    const { jwt } = await ctx.clerk.sessions.getToken(session.id);
+    const payload = await verifyWithServer(ctx, jwt, { secretKey: undefined, apiUrl: undefined, jwtKey: pem });
+    assert.equal(payload.sub, user.id);
+  });
+
   test('verifyToken rejects tampered tokens', async () => {
     const { session } = await userWithSession(ctx);
     const { jwt } = await ctx.clerk.sessions.getToken(session.id);

@@ -132,6 +132,13 @@ enum KeysCommand {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Print the public key session tokens are signed with now, as PEM: for networkless
+    /// verification (CLERK_JWT_KEY, @clerk/backend's jwtKey, Python's jwt_key). It changes when
+    /// the keys rotate; the JWKS at /v1/jwks always has every key in use.
+    PublicKey {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -239,6 +246,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?;
             println!("{kid}");
             eprintln!("New signing key {kid}; the previous keys stay published until their tokens expire.");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::PublicKey { storage },
+        } => {
+            let config = storage_config(cli.config.as_deref(), storage)?;
+            let store = roster_server::open_store(&config).await?;
+            let (instance, _) = roster_server::ensure_instance(&store).await?;
+            // On a new database this creates the key the server will sign with.
+            roster_server::signing::Signer::load_or_create(
+                Arc::clone(&store),
+                &instance.id,
+                roster_server::routes::now_ms(),
+            )
+            .await?;
+            print!(
+                "{}",
+                roster_server::signing::Signer::public_key_pem(&store).await?
+            );
             Ok(())
         }
         Command::Claims { command } => {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
+use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
 use serde_json::{Map, Value};
@@ -124,6 +125,17 @@ impl Signer {
             store,
             active: RwLock::new((Arc::new(active), Instant::now())),
         })
+    }
+
+    /// The public half of the key tokens are signed with now, as a PEM `PUBLIC KEY`: what Clerk's
+    /// dashboard calls the JWT public key, for networkless verification (`CLERK_JWT_KEY`,
+    /// `jwtKey`, Python's `jwt_key`). A rotation replaces it.
+    pub async fn public_key_pem(store: &Arc<dyn Store>) -> anyhow::Result<String> {
+        let keys = store.signing_keys().await?;
+        let record = newest_active(&keys)
+            .ok_or_else(|| anyhow::anyhow!("the instance has no signing key"))?;
+        let key = RsaPrivateKey::from_pkcs1_der(&record.private_key)?;
+        Ok(key.to_public_key().to_public_key_pem(LineEnding::LF)?)
     }
 
     /// Adds a new key and retires the others. Returns the new kid.
