@@ -189,6 +189,34 @@ def test_the_sdks_verify_token_fetches_roster_jwks(roster, clerk, make_session):
     assert claims["sid"] == session.id
 
 
+def test_authenticate_request_verifies_with_the_printed_public_key(roster, clerk, make_session):
+    """Python's authenticate_request has no api_url: it verifies networkless with `jwt_key`, the
+    PEM `roster keys public-key` prints (the CLI opens the server's database, as configured)."""
+    import subprocess
+
+    import httpx
+    from clerk_backend_api.security.types import AuthenticateRequestOptions
+
+    from conftest import roster_binary
+
+    pem = subprocess.run(
+        [str(roster_binary()), "keys", "public-key", "--data-dir", roster.data_dir],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----")
+    user, session = make_session()
+    jwt = clerk.sessions.create_token(session_id=session.id).jwt
+    request = httpx.Request("GET", "http://app.local/", headers={"Authorization": f"Bearer {jwt}"})
+    state = clerk.authenticate_request(request, AuthenticateRequestOptions(jwt_key=pem))
+    assert state.is_signed_in, state.reason
+    assert state.payload["sub"] == user.id
+    tampered = jwt[:-4] + ("AAAA" if not jwt.endswith("AAAA") else "BBBB")
+    request = httpx.Request("GET", "http://app.local/", headers={"Authorization": f"Bearer {tampered}"})
+    assert not clerk.authenticate_request(request, AuthenticateRequestOptions(jwt_key=pem)).is_signed_in
+
+
 def test_create_session_for_unknown_user_is_404(clerk):
     with pytest.raises(models.ClerkErrors) as caught:
         clerk.sessions.create(request={"user_id": "user_" + "0" * 27})
