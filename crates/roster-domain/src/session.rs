@@ -8,6 +8,8 @@ use roster_proto::{JwtTemplateJson, SessionJson};
 /// How long a session lives (Clerk's default: 7 days), and when an idle one is abandoned.
 pub const SESSION_LIFETIME_MS: i64 = 7 * 86_400_000;
 pub const SESSION_ABANDON_MS: i64 = 30 * 86_400_000;
+/// A client's or a user's sessions are few; lists of them show at most this many.
+pub const SESSIONS_LISTED: u32 = 100;
 /// Default lifetime of a session token, in seconds.
 pub const SESSION_TOKEN_LIFETIME_S: i64 = 60;
 /// `expires_in_seconds` bounds, as in Clerk's API.

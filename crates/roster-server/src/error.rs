@@ -57,6 +57,12 @@ pub enum ApiError {
     Deprecated,
     #[error("signed out")]
     SignedOut,
+    /// An error about a value the request names otherwise: `meta.param_name` says `param`.
+    #[error("{inner}")]
+    ForParam {
+        param: &'static str,
+        inner: Box<ApiError>,
+    },
     #[error("client token invalid")]
     ClientTokenInvalid,
     #[error("rate limited; retry after {retry_after_s} s")]
@@ -240,6 +246,15 @@ fn domain_wire(e: &DomainError) -> WireError {
 }
 
 impl ApiError {
+    /// The same error, naming `param` in `meta.param_name` (when one request field is checked
+    /// by rules written for another: a new password by the password policy).
+    pub fn for_param(self, param: &'static str) -> ApiError {
+        ApiError::ForParam {
+            param,
+            inner: Box::new(self),
+        }
+    }
+
     /// A refusal of the request (4xx), as opposed to a failure of the server (5xx).
     pub fn is_refusal(&self) -> bool {
         self.wire().status.is_client_error()
@@ -377,6 +392,10 @@ impl ApiError {
                 "This endpoint does not support this HTTP method.",
                 None,
             ),
+            A::ForParam { param, inner } => WireError {
+                param: Some((*param).into()),
+                ..inner.wire()
+            },
             A::SignedOut => wire(
                 StatusCode::UNAUTHORIZED,
                 "signed_out",

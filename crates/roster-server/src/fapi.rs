@@ -25,7 +25,7 @@ use roster_domain::client::{
 };
 use roster_domain::metadata::{replaced, MetadataTier};
 use roster_domain::rate_limit::Attempt;
-use roster_domain::session::{Session, SessionStatus};
+use roster_domain::session::{Session, SessionStatus, SESSIONS_LISTED};
 use roster_domain::user::NewUser;
 use roster_domain::{ids, password, validate, DomainError, MetadataWrite, User};
 use roster_store::SessionFilter;
@@ -257,6 +257,22 @@ fn refuse_privileged_tiers(body: &Map<String, Value>) -> ApiResult<()> {
     Ok(())
 }
 
+/// A boolean form field: `true`/`false` (as clerk-js sends them) or a JSON boolean; absent or
+/// empty is false, anything else a 422.
+fn flag(body: &Map<String, Value>, name: &str) -> ApiResult<bool> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s.is_empty() || s == "false" => Ok(false),
+        Some(Value::String(s)) if s == "true" => Ok(true),
+        Some(_) => Err(DomainError::WrongType {
+            param: name.into(),
+            expected: "boolean",
+        }
+        .into()),
+    }
+}
+
 fn text(body: &Map<String, Value>, name: &str) -> ApiResult<Option<String>> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
@@ -400,7 +416,7 @@ async fn active_sessions(state: &AppState, client: &Client, now: i64) -> ApiResu
         client_id: Some(client.id.clone()),
         status: Some(SessionStatus::Active),
         now,
-        limit: 100,
+        limit: SESSIONS_LISTED,
         ..SessionFilter::default()
     };
     Ok(state.store.list_sessions(&filter).await?.0)
@@ -436,30 +452,46 @@ async fn session_json(
     let ctx = state.render_context(now);
     let user_json = user.as_ref().map(|u| u.to_frontend_json(&ctx));
     let minutes = (now - session.created_at).max(0) / 60_000;
-    Ok(json!({
-        "object": "session",
-        "id": session.id,
-        "status": session.status_at(now).as_str(),
-        "expire_at": session.expire_at,
-        "abandon_at": session.abandon_at,
-        "last_active_at": session.last_active_at,
-        "last_active_token": token.map(|jwt| json!({"object": "token", "jwt": jwt})),
-        "last_active_organization_id": null,
-        "actor": null,
-        "tasks": null,
-        "user": user_json,
-        "public_user_data": user.as_ref().map(|u| json!({
+    let mut json = session_base_json(session, now);
+    json.insert(
+        "last_active_token".into(),
+        json!(token.map(|jwt| json!({"object": "token", "jwt": jwt}))),
+    );
+    json.insert("tasks".into(), Value::Null);
+    json.insert("user".into(), json!(user_json));
+    json.insert(
+        "public_user_data".into(),
+        json!(user.as_ref().map(|u| json!({
             "first_name": u.first_name,
             "last_name": u.last_name,
             "image_url": &*state.default_image_url,
             "has_image": false,
             "identifier": u.primary_email().or(u.username.as_deref()).unwrap_or(""),
             "user_id": u.id,
-        })),
-        "factor_verification_age": [minutes, -1],
-        "created_at": session.created_at,
-        "updated_at": session.updated_at,
-    }))
+        }))),
+    );
+    json.insert("factor_verification_age".into(), json!([minutes, -1]));
+    Ok(Value::Object(json))
+}
+
+/// The fields every Frontend API view of a session has, whoever it is shown to.
+fn session_base_json(session: &Session, now: i64) -> Map<String, Value> {
+    let mut json = Map::new();
+    for (key, value) in [
+        ("object", json!("session")),
+        ("id", json!(session.id)),
+        ("status", json!(session.status_at(now).as_str())),
+        ("expire_at", json!(session.expire_at)),
+        ("abandon_at", json!(session.abandon_at)),
+        ("last_active_at", json!(session.last_active_at)),
+        ("last_active_organization_id", Value::Null),
+        ("actor", Value::Null),
+        ("created_at", json!(session.created_at)),
+        ("updated_at", json!(session.updated_at)),
+    ] {
+        json.insert(key.into(), value);
+    }
+    json
 }
 
 fn sign_up_json(s: &SignUpAttempt) -> Value {
@@ -645,7 +677,7 @@ async fn apply_sign_up_fields(
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         attempt.password_digest = Some(digest);
     }
-    if text(body, "legal_accepted")?.as_deref() == Some("true") {
+    if flag(body, "legal_accepted")? {
         attempt.legal_accepted_at = Some(now_ms());
     }
     Ok(())
@@ -795,7 +827,11 @@ async fn client_session(state: &AppState, client: &Client, id: &str) -> ApiResul
         .get_session(id)
         .await?
         .filter(|s| s.client_id == client.id);
-    session.ok_or_else(|| ApiError::NotFound("No session was found with this id".into()))
+    session.ok_or_else(session_not_found)
+}
+
+fn session_not_found() -> ApiError {
+    ApiError::NotFound("No session was found with this id".into())
 }
 
 /// `POST /v1/client/sessions/{id}/touch` (`setActive`)
@@ -885,16 +921,28 @@ async fn close_session(
     id: &str,
     status: SessionStatus,
 ) -> ApiResult<Response> {
-    let mut client = current_client(state, headers)
+    let client = current_client(state, headers)
         .await?
         .ok_or_else(unauthenticated)?;
     client_session(state, &client, id).await?;
+    close_and_respond(state, headers, client, id, status).await
+}
+
+/// Sets the session's status; when it was this client's last active one, the client is signed
+/// out of it. Answers `{response: session, client}`.
+async fn close_and_respond(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut client: Client,
+    id: &str,
+    status: SessionStatus,
+) -> ApiResult<Response> {
     let now = now_ms();
     let session = state
         .store
         .set_session_status(id, status, now)
         .await?
-        .ok_or_else(|| ApiError::NotFound("No session was found with this id".into()))?;
+        .ok_or_else(session_not_found)?;
     if client.last_active_session_id.as_deref() == Some(id) {
         client.last_active_session_id = None;
     }
@@ -1286,24 +1334,17 @@ async fn my_active_sessions(
         user_id: Some(session.user_id),
         status: Some(SessionStatus::Active),
         now,
-        limit: 100,
+        limit: SESSIONS_LISTED,
         ..SessionFilter::default()
     };
     let (sessions, _) = state.store.list_sessions(&filter).await?;
     let listed = sessions
         .iter()
         .map(|s| {
-            json!({
-                "object": "session",
-                "id": s.id,
-                "status": s.status_at(now).as_str(),
-                "expire_at": s.expire_at,
-                "abandon_at": s.abandon_at,
-                "last_active_at": s.last_active_at,
-                "last_active_token": null,
-                "latest_activity": null,
-                "actor": null,
-            })
+            let mut json = session_base_json(s, now);
+            json.insert("last_active_token".into(), Value::Null);
+            json.insert("latest_activity".into(), Value::Null);
+            Value::Object(json)
         })
         .collect();
     Ok(Json(Value::Array(listed)))
@@ -1317,38 +1358,23 @@ async fn revoke_my_session(
     req_uri: axum::http::Uri,
     PathIds(id): PathIds<String>,
 ) -> ApiResult<Response> {
-    let (mut client, current) = signed_in(&state, &headers, req_uri.query()).await?;
-    let not_found = || ApiError::NotFound("No session was found with this id".into());
-    let target = state
+    let (client, current) = signed_in(&state, &headers, req_uri.query()).await?;
+    state
         .store
         .get_session(&id)
         .await?
         .filter(|s| s.user_id == current.user_id)
-        .ok_or_else(not_found)?;
-    let now = now_ms();
-    let session = if target.status_at(now) == SessionStatus::Active {
-        state
-            .store
-            .set_session_status(&id, SessionStatus::Revoked, now)
-            .await?
-            .ok_or_else(not_found)?
-    } else {
-        target
-    };
-    if client.last_active_session_id.as_deref() == Some(id.as_str()) {
-        client.last_active_session_id = None;
-        client.updated_at = now;
-        state.store.put_client(&client).await?;
-    }
-    let body = session_json(&state, &session, None, now).await?;
-    respond(&state, body, Some(&client), Issued(None), &headers).await
+        .ok_or_else(session_not_found)?;
+    close_and_respond(&state, &headers, client, &id, SessionStatus::Revoked).await
 }
 
 /// `POST /v1/me/change_password` (`user.updatePassword`): `current_password` (required when
-/// the user has one; a wrong one counts towards the lockout, like a sign-in), `new_password`
-/// (the same policy as sign-up) and `sign_out_of_other_sessions`.
+/// the user has one; checked like a sign-in: limited per address and per identifier, and a wrong
+/// one counts towards the lockout), `new_password` (the sign-up policy) and
+/// `sign_out_of_other_sessions`.
 async fn change_password(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     req_uri: axum::http::Uri,
     FapiBody(body): FapiBody,
@@ -1357,50 +1383,52 @@ async fn change_password(
     let new_password = text(&body, "new_password")?.ok_or_else(|| DomainError::MissingParam {
         param: "new_password".into(),
     })?;
-    password::check_policy(&new_password, false)?;
-    let sign_out_others = matches!(
-        body.get("sign_out_of_other_sessions"),
-        Some(Value::Bool(true))
-    ) || text(&body, "sign_out_of_other_sessions")
-        .ok()
-        .flatten()
-        .as_deref()
-        == Some("true");
+    password::check_policy(&new_password, false)
+        .map_err(|e| ApiError::from(e).for_param("new_password"))?;
+    let sign_out_others = flag(&body, "sign_out_of_other_sessions")?;
+    let current = text(&body, "current_password")?;
     let user = state
         .store
         .get_user(&session.user_id)
         .await?
         .ok_or_else(unauthenticated)?;
     let now = now_ms();
-    if let Some(digest) = user.password_digest.clone() {
-        let current =
-            text(&body, "current_password")?.ok_or_else(|| DomainError::MissingParam {
+    let verified = user.password_digest.clone();
+    let matched = match (&verified, current) {
+        (None, _) => true,
+        (Some(_), None) => {
+            return Err(DomainError::MissingParam {
                 param: "current_password".into(),
-            })?;
-        rate_limit::check_identifier(&state, Attempt::SignIn, &user.id).await?;
-        if user.is_locked(now) {
-            return Err(ApiError::UserCannotSignIn("locked"));
+            }
+            .into())
         }
-        if !password_matches(&state, current, Some(digest)).await? {
-            state
-                .store
-                .update_user(
-                    &user.id,
-                    roster_store::user_edit(move |u| {
-                        record_failed_password(u, now);
-                        Ok(())
-                    }),
-                )
+        (Some(digest), Some(current)) => {
+            rate_limit::check_ip(&state, Attempt::SignIn, ip).await?;
+            let identifier = user.primary_email().or(user.username.as_deref());
+            rate_limit::check_identifier(&state, Attempt::SignIn, identifier.unwrap_or(&user.id))
                 .await?;
-            return Err(ApiError::PasswordIncorrect);
+            password_matches(&state, current, Some(digest.clone())).await?
         }
-    }
+    };
+    settle_password_check(&state, &user, matched, now)
+        .await
+        .map_err(|e| match e {
+            ApiError::PasswordIncorrect => e.for_param("current_password"),
+            other => other,
+        })?;
     let digest = hash_password(&state, new_password).await?;
     let user = state
         .store
         .update_user(
             &user.id,
             roster_store::user_edit(move |u| {
+                // Only over the password just verified: one set meanwhile was not proven.
+                if u.password_digest != verified {
+                    return Err(DomainError::InvalidValue {
+                        param: "current_password".into(),
+                        reason: "The password changed while this request ran; try again.".into(),
+                    });
+                }
                 u.password_digest = Some(digest.clone());
                 u.password_last_updated_at = Some(now);
                 u.failed_verification_attempts = 0;
@@ -1490,6 +1518,36 @@ async fn password_matches(
     Ok(known && ok)
 }
 
+/// After a password check of `user`: a banned or locked user is refused whatever the password,
+/// and a wrong password counts towards the lockout.
+async fn settle_password_check(
+    state: &AppState,
+    user: &User,
+    matched: bool,
+    now: i64,
+) -> ApiResult<()> {
+    if user.banned {
+        return Err(ApiError::UserCannotSignIn("banned"));
+    }
+    if user.is_locked(now) {
+        return Err(ApiError::UserCannotSignIn("locked"));
+    }
+    if !matched {
+        state
+            .store
+            .update_user(
+                &user.id,
+                roster_store::user_edit(move |u| {
+                    record_failed_password(u, now);
+                    Ok(())
+                }),
+            )
+            .await?;
+        return Err(ApiError::PasswordIncorrect);
+    }
+    Ok(())
+}
+
 fn identifier_not_found() -> ApiError {
     ApiError::IdentifierNotFound
 }
@@ -1519,25 +1577,7 @@ async fn first_factor(
     let Some(user) = user else {
         return Err(identifier_not_found());
     };
-    if user.banned {
-        return Err(ApiError::UserCannotSignIn("banned"));
-    }
-    if user.is_locked(now) {
-        return Err(ApiError::UserCannotSignIn("locked"));
-    }
-    if !matched {
-        state
-            .store
-            .update_user(
-                &user.id,
-                roster_store::user_edit(move |u| {
-                    record_failed_password(u, now);
-                    Ok(())
-                }),
-            )
-            .await?;
-        return Err(ApiError::PasswordIncorrect);
-    }
+    settle_password_check(state, &user, matched, now).await?;
     let upgraded = match upgrade {
         Some((plain, verified)) => Some((hash_password(state, plain).await?, verified)),
         None => None,

@@ -747,14 +747,26 @@ async fn sessions_and_password_from_the_account_page() {
         .await;
     assert_eq!(active.as_array().unwrap().len(), 1);
 
-    // user.updatePassword(): the current one is checked, the new one meets the policy.
+    // session.reload() of another client's session: not found.
+    let (status, _, _) = browser
+        .send("GET", &format!("/client/sessions/{other_id}"), &[])
+        .await;
+    assert_eq!(status, 404);
+
+    // user.updatePassword(): the current one is checked like a sign-in, the new one meets the
+    // policy, and a refusal changes nothing but the count of wrong passwords.
+    let remaining = |user: &Value| user["verification_attempts_remaining"].as_i64();
+    let user_path = format!("/users/{user_id}");
+    let user_now = || bapi(&server, reqwest::Method::GET, &user_path, None);
+    let before = remaining(&user_now().await);
+    let change_path = format!("/me/change_password{q}");
     let change = |current: &'static str, new: &'static str| {
         vec![("current_password", current), ("new_password", new)]
     };
     let (status, err, _) = browser
         .send(
             "POST",
-            &format!("/me/change_password{q}"),
+            &change_path,
             &change("not it at all", "a new long password"),
         )
         .await;
@@ -762,10 +774,16 @@ async fn sessions_and_password_from_the_account_page() {
         (status, err["errors"][0]["code"].as_str()),
         (422, Some("form_password_incorrect"))
     );
+    assert_eq!(err["errors"][0]["meta"]["param_name"], "current_password");
+    assert_eq!(
+        remaining(&user_now().await),
+        before.map(|n| n - 1),
+        "a wrong password counts"
+    );
     let (status, err, _) = browser
         .send(
             "POST",
-            &format!("/me/change_password{q}"),
+            &change_path,
             &change("long enough pw", "iloveyou123"),
         )
         .await;
@@ -773,44 +791,140 @@ async fn sessions_and_password_from_the_account_page() {
         (status, err["errors"][0]["code"].as_str()),
         (422, Some("form_password_pwned"))
     );
-    let third = bapi(
+    assert_eq!(err["errors"][0]["meta"]["param_name"], "new_password");
+    let (status, err, _) = browser
+        .send(
+            "POST",
+            &change_path,
+            &[("new_password", "a new long password")],
+        )
+        .await;
+    assert_eq!(
+        (status, err["errors"][0]["code"].as_str()),
+        (422, Some("form_param_missing"))
+    );
+    assert_eq!(err["errors"][0]["meta"]["param_name"], "current_password");
+    let (status, err, _) = browser
+        .send(
+            "POST",
+            &change_path,
+            &[
+                ("current_password", "long enough pw"),
+                ("new_password", "a new long password"),
+                ("sign_out_of_other_sessions", "perhaps"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, err["errors"][0]["meta"]["param_name"].as_str()),
+        (422, Some("sign_out_of_other_sessions"))
+    );
+    assert_eq!(
+        remaining(&user_now().await),
+        before.map(|n| n - 1),
+        "refusals change nothing"
+    );
+    let verify = |password: &'static str| {
+        let (server, user_id) = (&server, &user_id);
+        async move {
+            let res = server
+                .http()
+                .post(server.v1(&format!("/users/{user_id}/verify_password")))
+                .json(&json!({"password": password}))
+                .send()
+                .await
+                .unwrap();
+            res.status().as_u16()
+        }
+    };
+    assert_eq!(
+        verify("long enough pw").await,
+        200,
+        "the password is still the old one"
+    );
+
+    // Without sign_out_of_other_sessions the other sessions stay; with it they go, this one stays.
+    let second = bapi(
         &server,
         reqwest::Method::POST,
         "/sessions",
         Some(json!({"user_id": user_id})),
     )
     .await;
-    let mut form = change("long enough pw", "a new long password");
-    form.push(("sign_out_of_other_sessions", "true"));
+    let session_status = |id: Value| {
+        let server = &server;
+        async move {
+            bapi(
+                server,
+                reqwest::Method::GET,
+                &format!("/sessions/{}", id.as_str().unwrap()),
+                None,
+            )
+            .await["status"]
+                .clone()
+        }
+    };
     let (status, changed, _) = browser
-        .send("POST", &format!("/me/change_password{q}"), &form)
+        .send(
+            "POST",
+            &change_path,
+            &change("long enough pw", "a new long password"),
+        )
         .await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["response"]["password_enabled"], true);
-    let verified = server
-        .http()
-        .post(server.v1(&format!("/users/{user_id}/verify_password")))
-        .json(&json!({"password": "a new long password"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(verified.status().as_u16(), 200);
-    let third = bapi(
-        &server,
-        reqwest::Method::GET,
-        &format!("/sessions/{}", third["id"].as_str().unwrap()),
-        None,
-    )
-    .await;
+    assert_eq!(verify("a new long password").await, 200);
+    assert_eq!(session_status(second["id"].clone()).await, "active");
+    let mut form = change("a new long password", "another long password");
+    form.push(("sign_out_of_other_sessions", "true"));
+    let (status, changed, _) = browser.send("POST", &change_path, &form).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(verify("another long password").await, 200);
     assert_eq!(
-        third["status"], "revoked",
+        session_status(second["id"].clone()).await,
+        "revoked",
         "the other sessions are signed out"
     );
     let (status, _, _) = browser.send("GET", &format!("/me{q}"), &[]).await;
     assert_eq!(status, 200, "this session stays signed in");
 
-    // Revoked from the Backend API: the next token is Clerk's 401 signed_out, on which clerk-js
-    // signs the page out.
+    // A locked user changes nothing.
+    bapi(
+        &server,
+        reqwest::Method::POST,
+        &format!("/users/{user_id}/lock"),
+        None,
+    )
+    .await;
+    let (status, err, _) = browser
+        .send(
+            "POST",
+            &change_path,
+            &change("another long password", "a fourth long password"),
+        )
+        .await;
+    assert_eq!(
+        (status, err["errors"][0]["code"].as_str()),
+        (403, Some("user_locked"))
+    );
+    bapi(
+        &server,
+        reqwest::Method::POST,
+        &format!("/users/{user_id}/unlock"),
+        None,
+    )
+    .await;
+    assert_eq!(verify("another long password").await, 200);
+
+    // Revoked from the Backend API: the next token, plain or from a template, is Clerk's 401
+    // signed_out, on which clerk-js signs the page out.
+    bapi(
+        &server,
+        reqwest::Method::POST,
+        "/jwt_templates",
+        Some(json!({"name": "acct", "claims": {}})),
+    )
+    .await;
     bapi(
         &server,
         reqwest::Method::POST,
@@ -818,13 +932,48 @@ async fn sessions_and_password_from_the_account_page() {
         None,
     )
     .await;
-    let (status, err, _) = browser
-        .send("POST", &format!("/client/sessions/{sid}/tokens"), &[])
+    for path in [
+        format!("/client/sessions/{sid}/tokens"),
+        format!("/client/sessions/{sid}/tokens/acct"),
+    ] {
+        let (status, err, _) = browser.send("POST", &path, &[]).await;
+        assert_eq!(
+            (status, err["errors"][0]["code"].as_str()),
+            (401, Some("signed_out")),
+            "{path}: {err}"
+        );
+    }
+
+    // Revoking the page's own session from the account page signs the client out.
+    let mut again = Browser::new(&server);
+    let (status, signed_in, _) = again
+        .send(
+            "POST",
+            "/client/sign_ins",
+            &[
+                ("strategy", "password"),
+                ("identifier", "ada@example.com"),
+                ("password", "another long password"),
+            ],
+        )
         .await;
-    assert_eq!(
-        (status, err["errors"][0]["code"].as_str()),
-        (401, Some("signed_out")),
-        "{err}"
+    assert_eq!(status, 200, "{signed_in}");
+    let own = signed_in["client"]["last_active_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, revoked, cookies) = again
+        .send(
+            "POST",
+            &format!("/me/sessions/{own}/revoke?_clerk_session_id={own}"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(revoked["client"]["last_active_session_id"], Value::Null);
+    assert!(
+        cookies.iter().any(|c| c.starts_with("__client_uat=0;")),
+        "{cookies:?}"
     );
 }
 

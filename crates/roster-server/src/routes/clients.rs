@@ -3,6 +3,7 @@
 use axum::extract::State;
 
 use roster_domain::client::client_view;
+use roster_domain::session::SESSIONS_LISTED;
 use roster_domain::{ids, DomainError};
 use roster_proto::ClientJson;
 use roster_store::SessionFilter;
@@ -14,9 +15,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::fapi::client_by_value;
 use crate::json::Json;
 use crate::routes::PathIds;
-
-/// A client's sessions are few; more than this many are not listed.
-const SESSIONS_SHOWN: u32 = 100;
 
 fn client_not_found(id: &str) -> ApiError {
     let shown: String = id.chars().take(64).collect();
@@ -67,7 +65,7 @@ async fn view(
     let filter = SessionFilter {
         client_id: Some(id.to_owned()),
         now,
-        limit: SESSIONS_SHOWN,
+        limit: SESSIONS_LISTED,
         ..SessionFilter::default()
     };
     let (sessions, _) = state.store.list_sessions(&filter).await?;
