@@ -57,6 +57,8 @@ pub enum ApiError {
     Deprecated,
     #[error("signed out")]
     SignedOut,
+    #[error("already verified")]
+    AlreadyVerified,
     /// An error about a value the request names otherwise: `meta.param_name` says `param`.
     #[error("{inner}")]
     ForParam {
@@ -396,6 +398,14 @@ impl ApiError {
                 param: Some((*param).into()),
                 ..inner.wire()
             },
+            A::AlreadyVerified => wire(
+                StatusCode::BAD_REQUEST,
+                "verification_already_verified",
+                "This verification has already been verified.",
+                "This verification has already been verified. Roster sends no email: it takes the \
+                 address given at sign-up as verified.",
+                None,
+            ),
             A::SignedOut => wire(
                 StatusCode::UNAUTHORIZED,
                 "signed_out",

@@ -164,6 +164,14 @@ pub fn router(state: AppState) -> Router {
             "/client/sign_ups/{id}",
             axum::routing::patch(update_sign_up),
         )
+        .route(
+            "/client/sign_ups/{id}/prepare_verification",
+            post(sign_up_verification),
+        )
+        .route(
+            "/client/sign_ups/{id}/attempt_verification",
+            post(sign_up_verification),
+        )
         .route("/client/sign_ins", post(create_sign_in))
         .route("/client/sign_ins/{id}", get(get_sign_in))
         .route(
@@ -787,6 +795,33 @@ fn unauthenticated() -> ApiError {
 }
 
 /// `PATCH /v1/client/sign_ups/{id}`
+/// `POST /v1/client/sign_ups/{id}/prepare_verification|attempt_verification`: Roster sends no
+/// email, and takes the address a sign-up gives as verified, as Clerk does when the instance
+/// requires no verification. The custom flows in Clerk's guides call these after `create`
+/// regardless; they get Clerk's 400 `verification_already_verified` (with the sign-up already
+/// complete), not an unrouted 404.
+async fn sign_up_verification(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PathIds(id): PathIds<String>,
+) -> ApiResult<Response> {
+    let client = current_client(&state, &headers)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let Some(attempt) = client.sign_up.as_ref().filter(|s| s.id == id) else {
+        return Err(ApiError::NotFound(
+            "No sign up was found with this id".into(),
+        ));
+    };
+    if attempt.email_address.is_none() {
+        return Err(DomainError::MissingParam {
+            param: "email_address".into(),
+        }
+        .into());
+    }
+    Err(ApiError::AlreadyVerified)
+}
+
 async fn update_sign_up(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -977,6 +977,41 @@ async fn sessions_and_password_from_the_account_page() {
     );
 }
 
+/// Clerk's guides verify the email address right after `signUp.create`; Roster sends no email
+/// and the sign-up is complete already, so both steps say so.
+#[tokio::test]
+async fn email_verification_steps_say_the_address_is_verified() {
+    let server = Server::start();
+    let mut browser = Browser::new(&server);
+    let signed_up = browser.sign_up("verify@example.com").await;
+    assert_eq!(signed_up["response"]["status"], "complete");
+    let id = signed_up["response"]["id"].as_str().unwrap().to_owned();
+    for (step, form) in [
+        ("prepare_verification", vec![("strategy", "email_code")]),
+        (
+            "attempt_verification",
+            vec![("strategy", "email_code"), ("code", "123456")],
+        ),
+    ] {
+        let (status, err, _) = browser
+            .send("POST", &format!("/client/sign_ups/{id}/{step}"), &form)
+            .await;
+        assert_eq!(
+            (status, err["errors"][0]["code"].as_str()),
+            (400, Some("verification_already_verified")),
+            "{step}: {err}"
+        );
+    }
+    let (status, _, _) = browser
+        .send(
+            "POST",
+            "/client/sign_ups/sua_nothing/prepare_verification",
+            &[("strategy", "email_code")],
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
 #[tokio::test]
 async fn a_breached_password_signs_nobody_up() {
     let server = Server::start();
