@@ -356,6 +356,13 @@ async fn current_client(state: &AppState, headers: &HeaderMap) -> ApiResult<Opti
     }
 }
 
+/// The client of this request; without a valid one, 401 `authentication_invalid`.
+async fn required_client(state: &AppState, headers: &HeaderMap) -> ApiResult<Client> {
+    current_client(state, headers)
+        .await?
+        .ok_or_else(unauthenticated)
+}
+
 /// The client a `__client` value (`<client id>.<secret>`) names, when its secret matches (compared
 /// in constant time). Also the Backend API's `POST /v1/clients/verify`.
 pub(crate) async fn client_by_value(state: &AppState, value: &str) -> ApiResult<Option<Client>> {
@@ -805,9 +812,7 @@ async fn sign_up_verification(
     headers: HeaderMap,
     PathIds(id): PathIds<String>,
 ) -> ApiResult<Response> {
-    let client = current_client(&state, &headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
+    let client = required_client(&state, &headers).await?;
     let Some(attempt) = client.sign_up.as_ref().filter(|s| s.id == id) else {
         return Err(ApiError::NotFound(
             "No sign up was found with this id".into(),
@@ -830,9 +835,7 @@ async fn update_sign_up(
     FapiBody(body): FapiBody,
 ) -> ApiResult<Response> {
     limit_sign_up(&state, ip, &body).await?;
-    let mut client = current_client(&state, &headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
+    let mut client = required_client(&state, &headers).await?;
     let Some(attempt) = client.sign_up.as_mut().filter(|s| s.id == id) else {
         return Err(ApiError::NotFound(
             "No sign up was found with this id".into(),
@@ -875,9 +878,7 @@ async fn touch(
     headers: HeaderMap,
     PathIds(id): PathIds<String>,
 ) -> ApiResult<Response> {
-    let mut client = current_client(&state, &headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
+    let mut client = required_client(&state, &headers).await?;
     let session = client_session(&state, &client, &id).await?;
     let now = now_ms();
     client.last_active_session_id = Some(session.id.clone());
@@ -893,9 +894,7 @@ async fn token(
     headers: HeaderMap,
     PathIds(id): PathIds<String>,
 ) -> ApiResult<Json<Value>> {
-    let client = current_client(&state, &headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
+    let client = required_client(&state, &headers).await?;
     let session = client_session(&state, &client, &id).await?;
     let jwt =
         bapi_sessions::mint_session_token(&state, &session.id, None, origin(&headers).as_deref())
@@ -920,9 +919,7 @@ async fn get_session(
     headers: HeaderMap,
     PathIds(id): PathIds<String>,
 ) -> ApiResult<Response> {
-    let client = current_client(&state, &headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
+    let client = required_client(&state, &headers).await?;
     let session = client_session(&state, &client, &id).await?;
     let body = session_json(&state, &session, origin(&headers).as_deref(), now_ms()).await?;
     respond(&state, body, Some(&client), Issued(None), &headers).await
@@ -934,9 +931,7 @@ async fn template_token(
     headers: HeaderMap,
     PathIds((id, template)): PathIds<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let client = current_client(&state, &headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
+    let client = required_client(&state, &headers).await?;
     let session = client_session(&state, &client, &id).await?;
     let jwt = bapi_sessions::mint_template_token(
         &state,
@@ -956,9 +951,7 @@ async fn close_session(
     id: &str,
     status: SessionStatus,
 ) -> ApiResult<Response> {
-    let client = current_client(state, headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
+    let client = required_client(state, headers).await?;
     client_session(state, &client, id).await?;
     close_and_respond(state, headers, client, id, status).await
 }
@@ -1007,9 +1000,7 @@ async fn remove_session(
 
 /// `DELETE /v1/client/sessions` (`signOut`): ends every session of the client, keeps the client.
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let mut client = current_client(&state, &headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
+    let mut client = required_client(&state, &headers).await?;
     let now = now_ms();
     let secret = end_everything(&state, &mut client, now).await?;
     let body = client_json(&state, &client, None, now).await?;
@@ -1221,9 +1212,7 @@ async fn signed_in(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> ApiResult<(Client, Session)> {
-    let client = current_client(state, headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
+    let client = required_client(state, headers).await?;
     let wanted = query_value(query, "_clerk_session_id")
         .or_else(|| client.last_active_session_id.clone())
         .ok_or_else(unauthenticated)?;
@@ -1730,9 +1719,7 @@ async fn get_sign_in(
     headers: HeaderMap,
     PathIds(id): PathIds<String>,
 ) -> ApiResult<Response> {
-    let client = current_client(&state, &headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
+    let client = required_client(&state, &headers).await?;
     if client.sign_in.as_ref().map(|s| s.id.as_str()) != Some(id.as_str()) {
         return Err(ApiError::NotFound(
             "No sign in was found with this id".into(),
@@ -1750,9 +1737,7 @@ async fn attempt_first_factor(
     FapiBody(body): FapiBody,
 ) -> ApiResult<Response> {
     rate_limit::check_ip(&state, Attempt::SignIn, ip).await?;
-    let mut client = current_client(&state, &headers)
-        .await?
-        .ok_or_else(unauthenticated)?;
+    let mut client = required_client(&state, &headers).await?;
     if client.sign_in.as_ref().map(|s| s.id.as_str()) != Some(id.as_str()) {
         return Err(ApiError::NotFound(
             "No sign in was found with this id".into(),

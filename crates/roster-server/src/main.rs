@@ -183,6 +183,24 @@ fn storage_config(
     )
 }
 
+/// The configured store, with its instance and a signing key: on a new database, the key the
+/// server will sign with.
+async fn store_with_signing_key(
+    cli_config: Option<&std::path::Path>,
+    storage: StorageArgs,
+) -> anyhow::Result<Arc<dyn roster_store::Store>> {
+    let config = storage_config(cli_config, storage)?;
+    let store = roster_server::open_store(&config).await?;
+    let (instance, _) = roster_server::ensure_instance(&store).await?;
+    roster_server::signing::Signer::load_or_create(
+        Arc::clone(&store),
+        &instance.id,
+        roster_server::routes::now_ms(),
+    )
+    .await?;
+    Ok(store)
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
@@ -232,15 +250,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::Rotate { storage },
         } => {
-            let config = storage_config(cli.config.as_deref(), storage)?;
-            let store = roster_server::open_store(&config).await?;
-            let (instance, _) = roster_server::ensure_instance(&store).await?;
-            roster_server::signing::Signer::load_or_create(
-                Arc::clone(&store),
-                &instance.id,
-                roster_server::routes::now_ms(),
-            )
-            .await?;
+            let store = store_with_signing_key(cli.config.as_deref(), storage).await?;
             let kid =
                 roster_server::signing::Signer::rotate(&store, roster_server::routes::now_ms())
                     .await?;
@@ -251,16 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::PublicKey { storage },
         } => {
-            let config = storage_config(cli.config.as_deref(), storage)?;
-            let store = roster_server::open_store(&config).await?;
-            let (instance, _) = roster_server::ensure_instance(&store).await?;
-            // On a new database this creates the key the server will sign with.
-            roster_server::signing::Signer::load_or_create(
-                Arc::clone(&store),
-                &instance.id,
-                roster_server::routes::now_ms(),
-            )
-            .await?;
+            let store = store_with_signing_key(cli.config.as_deref(), storage).await?;
             print!(
                 "{}",
                 roster_server::signing::Signer::public_key_pem(&store).await?

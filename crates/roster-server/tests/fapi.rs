@@ -41,6 +41,26 @@ impl Browser {
         body
     }
 
+    /// Sends the request and asserts it was refused with this status, error code and (when
+    /// given) `meta.param_name`.
+    async fn refused(
+        &mut self,
+        (method, path): (&str, &str),
+        form: &[(&str, &str)],
+        (status, code): (u16, &str),
+        param: Option<&str>,
+    ) {
+        let (got, err, _) = self.send(method, path, form).await;
+        assert_eq!(
+            (got, err["errors"][0]["code"].as_str()),
+            (status, Some(code)),
+            "{method} {path}: {err}"
+        );
+        if let Some(param) = param {
+            assert_eq!(err["errors"][0]["meta"]["param_name"], param, "{err}");
+        }
+    }
+
     async fn send(
         &mut self,
         method: &str,
@@ -763,62 +783,48 @@ async fn sessions_and_password_from_the_account_page() {
     let change = |current: &'static str, new: &'static str| {
         vec![("current_password", current), ("new_password", new)]
     };
-    let (status, err, _) = browser
-        .send(
-            "POST",
-            &change_path,
+    let post = ("POST", change_path.as_str());
+    browser
+        .refused(
+            post,
             &change("not it at all", "a new long password"),
+            (422, "form_password_incorrect"),
+            Some("current_password"),
         )
         .await;
-    assert_eq!(
-        (status, err["errors"][0]["code"].as_str()),
-        (422, Some("form_password_incorrect"))
-    );
-    assert_eq!(err["errors"][0]["meta"]["param_name"], "current_password");
     assert_eq!(
         remaining(&user_now().await),
         before.map(|n| n - 1),
         "a wrong password counts"
     );
-    let (status, err, _) = browser
-        .send(
-            "POST",
-            &change_path,
+    browser
+        .refused(
+            post,
             &change("long enough pw", "iloveyou123"),
+            (422, "form_password_pwned"),
+            Some("new_password"),
         )
         .await;
-    assert_eq!(
-        (status, err["errors"][0]["code"].as_str()),
-        (422, Some("form_password_pwned"))
-    );
-    assert_eq!(err["errors"][0]["meta"]["param_name"], "new_password");
-    let (status, err, _) = browser
-        .send(
-            "POST",
-            &change_path,
+    browser
+        .refused(
+            post,
             &[("new_password", "a new long password")],
+            (422, "form_param_missing"),
+            Some("current_password"),
         )
         .await;
-    assert_eq!(
-        (status, err["errors"][0]["code"].as_str()),
-        (422, Some("form_param_missing"))
-    );
-    assert_eq!(err["errors"][0]["meta"]["param_name"], "current_password");
-    let (status, err, _) = browser
-        .send(
-            "POST",
-            &change_path,
+    browser
+        .refused(
+            post,
             &[
                 ("current_password", "long enough pw"),
                 ("new_password", "a new long password"),
                 ("sign_out_of_other_sessions", "perhaps"),
             ],
+            (422, "form_param_type_invalid"),
+            Some("sign_out_of_other_sessions"),
         )
         .await;
-    assert_eq!(
-        (status, err["errors"][0]["meta"]["param_name"].as_str()),
-        (422, Some("sign_out_of_other_sessions"))
-    );
     assert_eq!(
         remaining(&user_now().await),
         before.map(|n| n - 1),
@@ -896,17 +902,14 @@ async fn sessions_and_password_from_the_account_page() {
         None,
     )
     .await;
-    let (status, err, _) = browser
-        .send(
-            "POST",
-            &change_path,
+    browser
+        .refused(
+            post,
             &change("another long password", "a fourth long password"),
+            (403, "user_locked"),
+            None,
         )
         .await;
-    assert_eq!(
-        (status, err["errors"][0]["code"].as_str()),
-        (403, Some("user_locked"))
-    );
     bapi(
         &server,
         reqwest::Method::POST,
@@ -936,12 +939,9 @@ async fn sessions_and_password_from_the_account_page() {
         format!("/client/sessions/{sid}/tokens"),
         format!("/client/sessions/{sid}/tokens/acct"),
     ] {
-        let (status, err, _) = browser.send("POST", &path, &[]).await;
-        assert_eq!(
-            (status, err["errors"][0]["code"].as_str()),
-            (401, Some("signed_out")),
-            "{path}: {err}"
-        );
+        browser
+            .refused(("POST", &path), &[], (401, "signed_out"), None)
+            .await;
     }
 
     // Revoking the page's own session from the account page signs the client out.
@@ -993,14 +993,15 @@ async fn email_verification_steps_say_the_address_is_verified() {
             vec![("strategy", "email_code"), ("code", "123456")],
         ),
     ] {
-        let (status, err, _) = browser
-            .send("POST", &format!("/client/sign_ups/{id}/{step}"), &form)
+        let path = format!("/client/sign_ups/{id}/{step}");
+        browser
+            .refused(
+                ("POST", &path),
+                &form,
+                (400, "verification_already_verified"),
+                None,
+            )
             .await;
-        assert_eq!(
-            (status, err["errors"][0]["code"].as_str()),
-            (400, Some("verification_already_verified")),
-            "{step}: {err}"
-        );
     }
     let (status, _, _) = browser
         .send(
