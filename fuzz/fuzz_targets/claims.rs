@@ -46,7 +46,7 @@ fn subject(u: &mut Unstructured) -> arbitrary::Result<ClaimsSubject> {
         first_name: opt_string(u)?,
         last_name: opt_string(u)?,
         username: opt_string(u)?,
-        image_url: "http://127.0.0.1/avatars/default.svg".into(),
+        image_url: "http://127.0.0.1/avatars/avatar_placeholder.svg".into(),
         has_image: u.arbitrary()?,
         primary_email_address: opt_string(u)?,
         email_verified: u.arbitrary()?,

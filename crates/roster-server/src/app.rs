@@ -72,8 +72,11 @@ impl Shared {
     }
 }
 
-/// Path of the default avatar, served without auth.
-pub const DEFAULT_AVATAR_PATH: &str = "/avatars/default.svg";
+/// Path of the default avatar, served without auth. clerk-js's UI takes an image for the
+/// default (and shows initials, with no "Remove") only when its URL says `avatar_placeholder`.
+pub const DEFAULT_AVATAR_PATH: &str = "/avatars/avatar_placeholder.svg";
+/// Where the default avatar was before; still served for URLs handed out earlier.
+const FORMER_AVATAR_PATH: &str = "/avatars/default.svg";
 const DEFAULT_AVATAR_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" fill="#e5e7eb"/><circle cx="32" cy="26" r="12" fill="#9ca3af"/><path d="M10 56c2-12 11-18 22-18s20 6 22 18z" fill="#9ca3af"/></svg>"##;
 
 async fn default_avatar() -> impl IntoResponse {
@@ -245,6 +248,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route(DEFAULT_AVATAR_PATH, get(default_avatar))
+        .route(FORMER_AVATAR_PATH, get(default_avatar))
         // The Frontend API's public key set (no auth), where clerk-js and verifiers expect it.
         .route("/fapi/.well-known/jwks.json", get(sessions::jwks))
         .nest_service(

@@ -193,6 +193,12 @@ pub fn router(state: AppState) -> Router {
         .route("/me/sessions/active", get(my_active_sessions))
         .route("/me/sessions/{id}/revoke", post(revoke_my_session))
         .route("/me/change_password", post(change_password))
+        // What clerk-js's profile page offers and Roster does not keep: a clear 422, not a 404.
+        .route("/me/email_addresses", post(add_email_address))
+        .route(
+            "/me/profile_image",
+            post(profile_image).delete(profile_image),
+        )
         .fallback(crate::app::not_found)
         .method_not_allowed_fallback(crate::app::method_not_allowed)
         .with_state(state)
@@ -1390,6 +1396,24 @@ async fn revoke_my_session(
         .filter(|s| s.user_id == current.user_id)
         .ok_or_else(session_not_found)?;
     close_and_respond(&state, &headers, client, &id, SessionStatus::Revoked).await
+}
+
+/// `POST /v1/me/email_addresses`: a user keeps the address they signed up with.
+async fn add_email_address() -> ApiError {
+    DomainError::InvalidValue {
+        param: "email_address".into(),
+        reason: "Adding email addresses is not supported by Roster.".into(),
+    }
+    .into()
+}
+
+/// `POST|DELETE /v1/me/profile_image`: every user has the default avatar.
+async fn profile_image() -> ApiError {
+    DomainError::InvalidValue {
+        param: "file".into(),
+        reason: "Profile images are not supported by Roster.".into(),
+    }
+    .into()
 }
 
 /// `POST /v1/me/change_password` (`user.updatePassword`): `current_password` (required when

@@ -977,6 +977,48 @@ async fn sessions_and_password_from_the_account_page() {
     );
 }
 
+/// What clerk-js's profile page offers beyond Roster's model is refused with a 422 that says so,
+/// and the default avatar is named as clerk-js's UI recognises a placeholder.
+#[tokio::test]
+async fn the_profile_page_learns_what_roster_does_not_keep() {
+    let server = Server::start();
+    let mut browser = Browser::new(&server);
+    let signed_up = browser.sign_up("profile@example.com").await;
+    let sid = signed_up["client"]["last_active_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let q = format!("?_clerk_session_id={sid}");
+    for (method, path, param) in [
+        ("POST", "/me/email_addresses", "email_address"),
+        ("POST", "/me/profile_image", "file"),
+        ("DELETE", "/me/profile_image", "file"),
+    ] {
+        let path = format!("{path}{q}");
+        browser
+            .refused(
+                (method, &path),
+                &[("email_address", "second@example.com")],
+                (422, "form_param_value_invalid"),
+                Some(param),
+            )
+            .await;
+    }
+    let image_url = signed_up["client"]["sessions"][0]["user"]["image_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        image_url.ends_with("/avatars/avatar_placeholder.svg"),
+        "{image_url}"
+    );
+    for url in [image_url, format!("{}/avatars/default.svg", server.url)] {
+        let res = reqwest::get(&url).await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{url}");
+        assert_eq!(res.headers()["content-type"], "image/svg+xml");
+    }
+}
+
 /// Clerk's guides verify the email address right after `signUp.create`; Roster sends no email
 /// and the sign-up is complete already, so both steps say so.
 #[tokio::test]
