@@ -3,6 +3,8 @@
 //   GET  /                 index.html (with the publishable key filled in)
 //   GET  /app.mjs          the page's script
 //   GET  /clerk-js/*.js    the @clerk/clerk-js browser bundle and its chunks, from node_modules
+//   GET  /components/*     Clerk's prebuilt components (components.html, components.mjs)
+//   GET  /clerk-ui/*       the @clerk/ui bundle and its chunks, from node_modules
 //   ANY  /__clerk/*        reverse proxy to Roster's Frontend API (${ROSTER_URL}/fapi/*)
 //   GET  /api/role         the caller's role, read from a verified Roster session token
 //
@@ -21,6 +23,7 @@ import { verifyToken } from '@clerk/backend';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const clerkJsDist = path.join(here, 'node_modules', '@clerk', 'clerk-js', 'dist');
+const clerkUiDist = path.join(here, 'node_modules', '@clerk', 'ui', 'dist');
 
 /** `pk_live_` + base64("<host>$") without padding. The host is never contacted: the page sets proxyUrl. */
 export function publishableKeyFor(host) {
@@ -118,6 +121,11 @@ export async function startApp(opts = {}) {
     publishableKey,
   );
   const appJs = await readFile(path.join(here, 'app.mjs'), 'utf8');
+  const componentsHtml = (await readFile(path.join(here, 'components.html'), 'utf8')).replaceAll(
+    '%PUBLISHABLE_KEY%',
+    publishableKey,
+  );
+  const componentsJs = await readFile(path.join(here, 'components.mjs'), 'utf8');
 
   async function role(req, res) {
     const auth = req.headers.authorization;
@@ -145,11 +153,22 @@ export async function startApp(opts = {}) {
         res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' });
         return res.end(appJs);
       }
-      const bundle = /^\/clerk-js\/([\w.-]+\.js)$/.exec(pathname);
+      if (pathname === '/components' || pathname.startsWith('/components/')) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        return res.end(componentsHtml);
+      }
+      if (pathname === '/components.mjs') {
+        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' });
+        return res.end(componentsJs);
+      }
+      // Bundles and their lazily loaded chunks: plain file names only, nothing outside dist.
+      const bundle = /^\/(clerk-js|clerk-ui)\/([\w.-]+\.(js|css))$/.exec(pathname);
       if (bundle) {
-        const body = await readFile(path.join(clerkJsDist, bundle[1])).catch(() => null);
+        const dist = bundle[1] === 'clerk-js' ? clerkJsDist : clerkUiDist;
+        const body = await readFile(path.join(dist, bundle[2])).catch(() => null);
         if (!body) return sendJson(res, 404, { error: 'not_found' });
-        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
+        const type = bundle[3] === 'css' ? 'text/css' : 'text/javascript; charset=utf-8';
+        res.writeHead(200, { 'content-type': type });
         return res.end(body);
       }
       if (pathname === '/api/role') return await role(req, res);
