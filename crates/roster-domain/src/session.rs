@@ -137,9 +137,119 @@ impl JwtTemplate {
     }
 }
 
+/// What a browser's `User-Agent` says about it, for the account page's list of devices
+/// (`latest_activity`). Roster keeps no history of devices: it describes the device asking.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceActivity {
+    pub browser_name: Option<&'static str>,
+    pub browser_version: Option<String>,
+    pub device_type: Option<&'static str>,
+    pub is_mobile: bool,
+}
+
+impl DeviceActivity {
+    /// Reads the common browsers and platforms; anything else is left unnamed.
+    pub fn from_user_agent(user_agent: &str) -> DeviceActivity {
+        let version_after = |marker: &str| {
+            let start = user_agent.find(marker)? + marker.len();
+            let version: String = user_agent[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            (!version.is_empty()).then_some(version)
+        };
+        // Order matters: Edge and Opera say Chrome too, and Chrome says Safari.
+        let browsers: [(&'static str, &str); 6] = [
+            ("Edge", "Edg/"),
+            ("Opera", "OPR/"),
+            ("Firefox", "Firefox/"),
+            ("Chrome", "Chrome/"),
+            ("Chrome", "CriOS/"),
+            ("Safari", "Version/"),
+        ];
+        let (browser_name, browser_version) = browsers
+            .iter()
+            .find(|(name, marker)| {
+                user_agent.contains(marker) && (*name != "Safari" || user_agent.contains("Safari/"))
+            })
+            .map_or((None, None), |(name, marker)| {
+                (Some(*name), version_after(marker))
+            });
+        let platforms: [(&'static str, &str); 6] = [
+            ("iPhone", "iPhone"),
+            ("iPad", "iPad"),
+            ("Android", "Android"),
+            ("Windows", "Windows"),
+            ("Macintosh", "Macintosh"),
+            ("Linux", "Linux"),
+        ];
+        let device_type = platforms
+            .iter()
+            .find(|(_, marker)| user_agent.contains(marker))
+            .map(|(name, _)| *name);
+        DeviceActivity {
+            browser_name,
+            browser_version,
+            device_type,
+            is_mobile: ["Mobi", "iPhone", "Android"]
+                .iter()
+                .any(|m| user_agent.contains(m)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn devices_from_user_agents() {
+        let read = DeviceActivity::from_user_agent;
+        let mac_chrome = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.85 Safari/537.36";
+        assert_eq!(
+            read(mac_chrome),
+            DeviceActivity {
+                browser_name: Some("Chrome"),
+                browser_version: Some("131.0.6778.85".into()),
+                device_type: Some("Macintosh"),
+                is_mobile: false,
+            }
+        );
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.70";
+        assert_eq!(
+            (read(edge).browser_name, read(edge).device_type),
+            (Some("Edge"), Some("Windows"))
+        );
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+        let device = read(iphone);
+        assert_eq!(
+            (
+                device.browser_name,
+                device.browser_version.as_deref(),
+                device.device_type,
+                device.is_mobile
+            ),
+            (Some("Safari"), Some("17.5"), Some("iPhone"), true)
+        );
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        assert_eq!(
+            (read(firefox).browser_name, read(firefox).device_type),
+            (Some("Firefox"), Some("Linux"))
+        );
+        let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+        assert_eq!(
+            (
+                read(android).browser_name,
+                read(android).device_type,
+                read(android).is_mobile
+            ),
+            (Some("Chrome"), Some("Android"), true)
+        );
+        assert_eq!(read("curl/8.5.0"), DeviceActivity::default());
+        assert_eq!(read(""), DeviceActivity::default());
+        // A marker at the very end, with no version after it.
+        assert_eq!(read("x Firefox/").browser_version, None);
+    }
 
     #[test]
     fn statuses_round_trip_and_expire() {

@@ -10,7 +10,7 @@
 //! private metadata, and the only metadata a request here can change is `unsafe_metadata`.
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE, USER_AGENT};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,7 +25,7 @@ use roster_domain::client::{
 };
 use roster_domain::metadata::{replaced, MetadataTier};
 use roster_domain::rate_limit::Attempt;
-use roster_domain::session::{Session, SessionStatus, SESSIONS_LISTED};
+use roster_domain::session::{DeviceActivity, Session, SessionStatus, SESSIONS_LISTED};
 use roster_domain::user::NewUser;
 use roster_domain::{ids, password, validate, DomainError, MetadataWrite, User};
 use roster_store::SessionFilter;
@@ -1352,28 +1352,46 @@ async fn merge_me_metadata(
 }
 
 /// `GET /v1/me/sessions/active` (`user.getSessions()`): the user's active sessions on every
-/// device, as a bare array. Roster records no device or location, so `latest_activity` is null.
+/// device, as a bare array. Roster keeps no history of devices: the session asking is described
+/// from this request (browser, platform, address); the others have no `latest_activity`.
 async fn my_active_sessions(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     req_uri: axum::http::Uri,
 ) -> ApiResult<Json<Value>> {
-    let (_, session) = signed_in(&state, &headers, req_uri.query()).await?;
+    let (_, current) = signed_in(&state, &headers, req_uri.query()).await?;
     let now = now_ms();
     let filter = SessionFilter {
-        user_id: Some(session.user_id),
+        user_id: Some(current.user_id.clone()),
         status: Some(SessionStatus::Active),
         now,
         limit: SESSIONS_LISTED,
         ..SessionFilter::default()
     };
     let (sessions, _) = state.store.list_sessions(&filter).await?;
+    let user_agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let device = DeviceActivity::from_user_agent(user_agent);
     let listed = sessions
         .iter()
         .map(|s| {
+            let activity = (s.id == current.id).then(|| {
+                json!({
+                    "object": "session_activity",
+                    "id": format!("sess_activity_{}", s.id),
+                    "device_type": device.device_type,
+                    "is_mobile": device.is_mobile,
+                    "browser_name": device.browser_name,
+                    "browser_version": device.browser_version,
+                    "ip_address": ip.to_string(),
+                })
+            });
             let mut json = session_base_json(s, now);
             json.insert("last_active_token".into(), Value::Null);
-            json.insert("latest_activity".into(), Value::Null);
+            json.insert("latest_activity".into(), json!(activity));
             Value::Object(json)
         })
         .collect();

@@ -21,7 +21,11 @@ struct Browser {
 impl Browser {
     fn new(server: &Server) -> Browser {
         Browser {
-            http: reqwest::Client::new(),
+            // As a desktop Chrome says who it is.
+            http: reqwest::Client::builder()
+                .user_agent("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.85 Safari/537.36")
+                .build()
+                .unwrap(),
             base: format!("{}/fapi/v1", server.url),
             cookie: None,
             uat: None,
@@ -742,6 +746,34 @@ async fn sessions_and_password_from_the_account_page() {
     let mut want = vec![sid.as_str(), other_id.as_str()];
     want.sort_unstable();
     assert_eq!(ids, want);
+    // The device asking is described from its request; Roster keeps no history of the others.
+    let activity_of = |id: &str| {
+        active
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()["latest_activity"]
+            .clone()
+    };
+    let mine = activity_of(&sid);
+    assert_eq!(
+        (
+            &mine["browser_name"],
+            &mine["browser_version"],
+            &mine["device_type"],
+            &mine["is_mobile"],
+            &mine["ip_address"]
+        ),
+        (
+            &json!("Chrome"),
+            &json!("131.0.6778.85"),
+            &json!("Macintosh"),
+            &json!(false),
+            &json!("127.0.0.1")
+        )
+    );
+    assert_eq!(activity_of(&other_id), Value::Null);
 
     let (status, _, _) = browser
         .send(
