@@ -36,6 +36,7 @@ use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiResult};
 use crate::json::Json;
 use crate::rate_limit;
+use crate::routes::users::unsupported;
 use crate::routes::{now_ms, sessions as bapi_sessions, PathIds};
 
 /// The first Frontend API version on which `PATCH /me` refuses `unsafe_metadata`.
@@ -663,8 +664,9 @@ async fn get_client(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
     Ok(Json(json!({"response": body, "client": null})))
 }
 
-/// Applies the fields of a sign-up request. The password is hashed off the executor.
+/// Applies the fields of a sign-up request. The password is hashed in a bounded blocking worker.
 async fn apply_sign_up_fields(
+    state: &AppState,
     attempt: &mut SignUpAttempt,
     body: &Map<String, Value>,
 ) -> ApiResult<()> {
@@ -692,11 +694,7 @@ async fn apply_sign_up_fields(
     }
     if let Some(plain) = text(body, "password")? {
         password::check_policy(&plain, false)?;
-        let digest = tokio::task::spawn_blocking(move || password::hash(&plain))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        attempt.password_digest = Some(digest);
+        attempt.password_digest = Some(hash_password(state, plain).await?);
     }
     if flag(body, "legal_accepted")? {
         attempt.legal_accepted_at = Some(now_ms());
@@ -788,7 +786,7 @@ async fn create_sign_up(
         created_at: now,
         ..SignUpAttempt::default()
     };
-    apply_sign_up_fields(&mut attempt, &body).await?;
+    apply_sign_up_fields(&state, &mut attempt, &body).await?;
     client.sign_up = Some(attempt);
     client.updated_at = now;
     if let Some(secret) = complete_sign_up(&state, &mut client).await? {
@@ -807,7 +805,6 @@ fn unauthenticated() -> ApiError {
     ApiError::FrontendUnauthenticated
 }
 
-/// `PATCH /v1/client/sign_ups/{id}`
 /// `POST /v1/client/sign_ups/{id}/prepare_verification|attempt_verification`: Roster sends no
 /// email, and takes the address a sign-up gives as verified, as Clerk does when the instance
 /// requires no verification. The custom flows in Clerk's guides call these after `create`
@@ -820,9 +817,7 @@ async fn sign_up_verification(
 ) -> ApiResult<Response> {
     let client = required_client(&state, &headers).await?;
     let Some(attempt) = client.sign_up.as_ref().filter(|s| s.id == id) else {
-        return Err(ApiError::NotFound(
-            "No sign up was found with this id".into(),
-        ));
+        return Err(sign_up_not_found());
     };
     if attempt.email_address.is_none() {
         return Err(DomainError::MissingParam {
@@ -833,6 +828,7 @@ async fn sign_up_verification(
     Err(ApiError::AlreadyVerified)
 }
 
+/// `PATCH /v1/client/sign_ups/{id}`
 async fn update_sign_up(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -843,12 +839,10 @@ async fn update_sign_up(
     limit_sign_up(&state, ip, &body).await?;
     let mut client = required_client(&state, &headers).await?;
     let Some(attempt) = client.sign_up.as_mut().filter(|s| s.id == id) else {
-        return Err(ApiError::NotFound(
-            "No sign up was found with this id".into(),
-        ));
+        return Err(sign_up_not_found());
     };
     if attempt.created_user_id.is_none() {
-        apply_sign_up_fields(attempt, &body).await?;
+        apply_sign_up_fields(&state, attempt, &body).await?;
         if attempt.missing_fields().is_empty() {
             // Completing it would sign a second account in on this client.
             refuse_second_session(&state, &client, now_ms()).await?;
@@ -872,6 +866,10 @@ async fn client_session(state: &AppState, client: &Client, id: &str) -> ApiResul
         .await?
         .filter(|s| s.client_id == client.id);
     session.ok_or_else(session_not_found)
+}
+
+fn sign_up_not_found() -> ApiError {
+    ApiError::NotFound("No sign up was found with this id".into())
 }
 
 fn session_not_found() -> ApiError {
@@ -1418,20 +1416,12 @@ async fn revoke_my_session(
 
 /// `POST /v1/me/email_addresses`: a user keeps the address they signed up with.
 async fn add_email_address() -> ApiError {
-    DomainError::InvalidValue {
-        param: "email_address".into(),
-        reason: "Adding email addresses is not supported by Roster.".into(),
-    }
-    .into()
+    unsupported("email_address", "Adding email addresses is")
 }
 
 /// `POST|DELETE /v1/me/profile_image`: every user has the default avatar.
 async fn profile_image() -> ApiError {
-    DomainError::InvalidValue {
-        param: "file".into(),
-        reason: "Profile images are not supported by Roster.".into(),
-    }
-    .into()
+    unsupported("file", "Profile images are")
 }
 
 /// `POST /v1/me/change_password` (`user.updatePassword`): `current_password` (required when
@@ -1495,10 +1485,14 @@ async fn change_password(
                         reason: "The password changed while this request ran; try again.".into(),
                     });
                 }
-                u.password_digest = Some(digest.clone());
-                u.password_last_updated_at = Some(now);
+                u.apply_changes(
+                    roster_domain::user::UserChanges {
+                        password_digest: Some(digest.clone()),
+                        ..Default::default()
+                    },
+                    now,
+                )?;
                 u.failed_verification_attempts = 0;
-                u.updated_at = now;
                 Ok(())
             }),
         )

@@ -117,6 +117,14 @@ impl Browser {
     }
 }
 
+/// The session a `{response, client}` envelope's client is signed in with.
+fn active_session_id(envelope: &Value) -> String {
+    envelope["client"]["last_active_session_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no active session in {envelope}"))
+        .to_owned()
+}
+
 fn claims(jwt: &str) -> Value {
     use base64::Engine;
     let part = jwt.split('.').nth(1).unwrap();
@@ -689,10 +697,7 @@ async fn sessions_and_password_from_the_account_page() {
     let server = Server::start();
     let mut browser = Browser::new(&server);
     let signed_up = browser.sign_up("ada@example.com").await;
-    let sid = signed_up["client"]["last_active_session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid = active_session_id(&signed_up);
     let user_id = signed_up["response"]["created_user_id"]
         .as_str()
         .unwrap()
@@ -990,10 +995,7 @@ async fn sessions_and_password_from_the_account_page() {
         )
         .await;
     assert_eq!(status, 200, "{signed_in}");
-    let own = signed_in["client"]["last_active_session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let own = active_session_id(&signed_in);
     let (status, revoked, cookies) = again
         .send(
             "POST",
@@ -1016,10 +1018,7 @@ async fn the_profile_page_learns_what_roster_does_not_keep() {
     let server = Server::start();
     let mut browser = Browser::new(&server);
     let signed_up = browser.sign_up("profile@example.com").await;
-    let sid = signed_up["client"]["last_active_session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid = active_session_id(&signed_up);
     let q = format!("?_clerk_session_id={sid}");
     for (method, path, param) in [
         ("POST", "/me/email_addresses", "email_address"),

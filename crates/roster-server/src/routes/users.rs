@@ -93,7 +93,8 @@ fn render(state: &AppState, user: &User) -> Json<UserJson<Metadata>> {
     Json(user.to_json(&state.render_context(now_ms())))
 }
 
-fn unsupported(param: &str, what: &str) -> ApiError {
+/// A 422 naming a feature Roster does not have (`what` carries its verb: "Web3 wallets are").
+pub(crate) fn unsupported(param: &str, what: &str) -> ApiError {
     DomainError::InvalidValue {
         param: param.to_owned(),
         reason: format!("{what} not supported by Roster."),
