@@ -178,7 +178,15 @@ impl SqlFilter {
         self.include_exclude("id", &f.user_ids, &mut clauses);
         for (field, needle) in Self::substrings(f) {
             if let Some(needle) = needle {
-                clauses.push(self.contains(field, needle));
+                let clause = self.contains(field, needle);
+                // `query` searches each name on its own, so a full name ("Ada Lovelace") spans
+                // two of its texts; a needle with a space also tries `first last`.
+                if field == TextField::Any && needle.contains(' ') {
+                    let full_name = self.contains(TextField::Name, needle);
+                    clauses.push(format!("({clause} OR {full_name})"));
+                } else {
+                    clauses.push(clause);
+                }
             }
         }
         if let Some(banned) = f.banned {

@@ -605,6 +605,12 @@ async fn substring_filters_match_literally_whatever_the_needle() {
             (q("+test"), 1),
             (q("nowhere"), 0),
             (q("e"), 2),
+            // A full name spans first and last name; the order is `first last`.
+            (q("First2 Even"), 1),
+            (q("2 ev"), 1),
+            (q("100% odd"), 1),
+            (q("even first2"), 0),
+            (q("first2  even"), 0),
             (
                 UserFilter {
                     username_query: Some("r_".into()),
