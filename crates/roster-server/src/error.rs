@@ -53,8 +53,9 @@ pub enum ApiError {
     FrontendUnauthenticated,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A deprecated endpoint; `instead` says, in a sentence, what to use.
     #[error("deprecated endpoint")]
-    Deprecated,
+    Deprecated { instead: &'static str },
     #[error("signed out")]
     SignedOut,
     #[error("already verified")]
@@ -413,13 +414,11 @@ impl ApiError {
                 "You are signed out",
                 None,
             ),
-            A::Deprecated => wire(
+            A::Deprecated { instead } => wire(
                 StatusCode::GONE,
                 "operation_deprecated",
                 "This endpoint is deprecated",
-                "This endpoint is deprecated and no longer served. Verify session tokens without a \
-                 network call instead, as every recent Clerk SDK does (verifyToken, \
-                 authenticateRequest).",
+                format!("This endpoint is deprecated and no longer served. {instead}"),
                 None,
             ),
             A::ClientTokenInvalid => wire(

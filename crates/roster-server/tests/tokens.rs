@@ -210,6 +210,9 @@ async fn revoked_banned_and_missing_sessions_mint_nothing() {
         (status, gone["errors"][0]["code"].as_str()),
         (410, Some("operation_deprecated"))
     );
+    assert!(gone["errors"][0]["long_message"]
+        .as_str()
+        .is_some_and(|m| m.contains("verifyToken")));
     let (status, revoked) = mint(&server, &format!("/sessions/{session_id}/revoke")).await;
     assert_eq!((status, revoked["status"].as_str()), (200, Some("revoked")));
     let (status, err) = mint(&server, &format!("/sessions/{session_id}/tokens")).await;

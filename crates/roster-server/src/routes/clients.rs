@@ -23,7 +23,10 @@ fn client_not_found(id: &str) -> ApiError {
 
 /// `GET /v1/clients`: deprecated by Clerk, and not served (410 `operation_deprecated`).
 pub async fn list() -> ApiError {
-    ApiError::Deprecated
+    ApiError::Deprecated {
+        instead: "Read one client with GET /v1/clients/{client_id}, or a user's sessions with \
+                  GET /v1/sessions?user_id=….",
+    }
 }
 
 /// `GET /v1/clients/{client_id}`

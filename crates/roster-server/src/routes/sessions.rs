@@ -198,7 +198,10 @@ pub async fn get(
 /// as a route so the SDKs that still call it (`verifySession`, clerk-rs `verify_session`) get
 /// Clerk's answer rather than an unrouted 404.
 pub async fn verify() -> ApiError {
-    ApiError::Deprecated
+    ApiError::Deprecated {
+        instead: "Verify session tokens without a network call instead, as every recent Clerk SDK \
+                  does (verifyToken, authenticateRequest).",
+    }
 }
 
 /// `POST /v1/sessions/{session_id}/revoke`
