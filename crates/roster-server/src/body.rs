@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use roster_domain::metadata::{validate_tier_value, MetadataTier};
 use roster_domain::{DomainError, MetadataWrite};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 /// The largest request body accepted. Metadata is at most 3 × 8 KB; this leaves ample room.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
@@ -253,26 +253,47 @@ pub fn overridden_method(
     }
 }
 
-/// The first value of query parameter `name`, decoded.
+/// The first value of query parameter `name`, decoded (leniently: this reads the few parameters
+/// every route shares, such as `_method`, before a route parses its own).
 pub fn query_value(query: Option<&str>, name: &str) -> Option<String> {
-    query_pairs(query)
-        .into_iter()
+    decoded_pairs(query.unwrap_or(""))
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
 }
 
 /// Query-string pairs in order, repeated keys kept (`email_address=a&email_address=b`). Keys
-/// written as `name[]` count as `name`.
-pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-        .map(|(k, v)| {
-            let key = k
-                .strip_suffix("[]")
-                .map(str::to_owned)
-                .unwrap_or_else(|| k.into_owned());
-            (key, v.into_owned())
+/// written as `name[]` count as `name`. A `%` that does not start an escape (`%zz`) makes the
+/// query malformed (400), as in Clerk, rather than a literal `%` that quietly matches nothing.
+pub fn query_pairs(raw: Option<&str>) -> ApiResult<Vec<(String, String)>> {
+    let raw = raw.unwrap_or("");
+    if !percent_escapes_valid(raw) {
+        return Err(ApiError::QueryMalformed);
+    }
+    Ok(decoded_pairs(raw).collect())
+}
+
+fn decoded_pairs(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| {
+        let key = k
+            .strip_suffix("[]")
+            .map(str::to_owned)
+            .unwrap_or_else(|| k.into_owned());
+        (key, v.into_owned())
+    })
+}
+
+/// Whether every `%` is followed by two hex digits.
+fn percent_escapes_valid(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'%')
+        .all(|(i, _)| {
+            bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
         })
-        .collect()
 }
 
 #[cfg(test)]
@@ -348,12 +369,31 @@ mod tests {
     fn query_pairs_keep_repeats() {
         let pairs = query_pairs(Some("email_address=a%40x.com&email_address[]=b&limit=5"));
         assert_eq!(
-            pairs,
-            vec![
+            pairs.ok(),
+            Some(vec![
                 ("email_address".into(), "a@x.com".into()),
                 ("email_address".into(), "b".into()),
                 ("limit".into(), "5".into())
-            ]
+            ])
+        );
+        assert_eq!(query_pairs(None).ok(), Some(vec![]));
+    }
+
+    #[test]
+    fn broken_percent_escapes_make_a_malformed_query() {
+        for raw in ["q=%zz", "q=%", "q=a%4", "%g0=1", "q=100%"] {
+            assert!(
+                matches!(query_pairs(Some(raw)), Err(ApiError::QueryMalformed)),
+                "{raw}"
+            );
+        }
+        for raw in ["q=%25", "q=%2b%2B", "q=a+b", "q=%C3%A9"] {
+            assert!(query_pairs(Some(raw)).is_ok(), "{raw}");
+        }
+        // Shared parameters are read leniently, before any route parses the query.
+        assert_eq!(
+            query_value(Some("_method=PATCH&q=%zz"), "_method").as_deref(),
+            Some("PATCH")
         );
     }
 

@@ -573,6 +573,33 @@ async fn list_filters_paging_and_count() {
         let (status, _) = send(server.http().get(server.v1(&format!("/users?{bad}")))).await;
         assert_eq!(status, 422, "{bad}");
     }
+    // Of a repeated single-valued parameter the first counts.
+    assert_eq!(list("limit=2&limit=4").await.len(), 2);
+    assert_eq!(
+        list("name_query=odd&name_query=even&limit=500").await.len(),
+        6
+    );
+    assert_eq!(
+        list("query=Even Number4&limit=500").await[0]["id"],
+        ids[4].as_str(),
+        "a full name"
+    );
+    // A broken percent escape is a malformed query, not a literal `%` matching nobody.
+    for bad in [
+        "/users?email_address=%zz",
+        "/users/count?query=100%",
+        "/sessions?user_id=%u",
+    ] {
+        let (status, body) = send(server.http().get(server.v1(bad))).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (
+                StatusCode::BAD_REQUEST,
+                ("malformed_request_parameters", None)
+            ),
+            "{bad}"
+        );
+    }
 }
 
 #[tokio::test]

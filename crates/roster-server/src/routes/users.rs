@@ -340,12 +340,13 @@ fn parse_bool(param: &str, raw: &str) -> ApiResult<bool> {
 /// are ignored (clients add their own).
 fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<(UserQuery, Option<String>)> {
     let mut q = UserQuery::default();
-    let mut order_seen = false;
+    // Of a repeated single-valued parameter the first counts, as in Clerk (Go's `Query().Get`).
+    let mut seen = std::collections::HashSet::new();
     let mut starting_after = None;
     let mut provider = None;
     let mut lists: std::collections::HashMap<&'static str, Vec<String>> = Default::default();
     let f: &mut UserFilter = &mut q.filter;
-    for (key, value) in query_pairs(raw) {
+    for (key, value) in query_pairs(raw)? {
         let list_key = match key.as_str() {
             "email_address" => Some("email_address"),
             "phone_number" => Some("phone_number"),
@@ -359,6 +360,9 @@ fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<(UserQuery, Op
         };
         if let Some(k) = list_key {
             lists.entry(k).or_default().push(value);
+            continue;
+        }
+        if !seen.insert(key.clone()) {
             continue;
         }
         let nonempty = || (!value.is_empty()).then(|| value.clone());
@@ -397,9 +401,7 @@ fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<(UserQuery, Op
                     reason: "offset must be 0 or more.".into(),
                 })?;
             }
-            // Only the first order_by counts, as in Clerk.
-            "order_by" if paging && !order_seen => {
-                order_seen = true;
+            "order_by" if paging => {
                 q.order = Order::parse(&value)?;
             }
             _ => {}
