@@ -603,6 +603,18 @@ describe('JWT templates: /v1/jwt_templates', () => {
     assert.equal(got.name, name);
     assert.deepEqual(got.claims, { b: 2 });
     assert.equal(got.lifetime, 120);
+
+    // An update that names only the claims keeps the lifetime and skew it does not mention.
+    const again = await ctx.clerk.jwtTemplates.update({ templateId: tmpl.id, name, claims: { c: 3 } });
+    assert.deepEqual([again.lifetime, again.allowedClockSkew, again.claims], [120, 0, { c: 3 }]);
+  });
+
+  test('a template may not set sid or act, which would pass it off as a session token', async () => {
+    for (const claims of [{ sid: '{{user.unsafe_metadata.sid}}' }, { act: { sub: 'user_admin' } }]) {
+      await expectApiError(ctx.clerk.jwtTemplates.create({ name: `reserved_${tag()}`, claims }), {
+        status: 422,
+      });
+    }
   });
 
   test('delete returns a DeletedObject, then the template is gone', async () => {

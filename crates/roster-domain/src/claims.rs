@@ -37,8 +37,12 @@ pub const SESSION_RESERVED: &[&str] = &[
     "org_role",
     "org_permissions",
 ];
-/// Claims a JWT-template token sets itself.
-pub const TEMPLATE_RESERVED: &[&str] = &["azp", "exp", "iat", "iss", "jti", "nbf", "sub"];
+/// Claims a JWT-template token sets itself, and the two that would make it pass for a session
+/// token someone else holds: `sid` (verifiers that ignore the `cat` header read it as the
+/// session) and `act` (an impersonator). A template may not set them, even to a constant.
+pub const TEMPLATE_RESERVED: &[&str] = &[
+    "azp", "exp", "iat", "iss", "jti", "nbf", "sub", "sid", "act",
+];
 
 /// Templates nest at most this deep (they are small JSON documents).
 pub const MAX_TEMPLATE_DEPTH: usize = 16;
@@ -514,7 +518,18 @@ mod tests {
             validate(&json!({"sid": "x"}), SESSION_RESERVED),
             Err(ClaimsError::Reserved("sid".into()))
         );
-        assert!(validate(&json!({"sid": "x"}), TEMPLATE_RESERVED).is_ok());
+        for claim in ["sid", "act", "azp"] {
+            assert_eq!(
+                validate(&json!({ claim: "x" }), TEMPLATE_RESERVED),
+                Err(ClaimsError::Reserved(claim.into()))
+            );
+        }
+        // Session-only claims stay a template's to set.
+        assert!(validate(
+            &json!({"v": 1, "fva": [0, 0], "org_id": "x"}),
+            TEMPLATE_RESERVED
+        )
+        .is_ok());
         assert_eq!(
             validate(&json!({"p": "{{user.private_metadata}}"}), SESSION_RESERVED),
             Err(ClaimsError::PrivateMetadata)
@@ -574,7 +589,9 @@ mod tests {
             "j2",
             &times,
         );
-        assert_eq!(t["sid"], "kept");
+        // A template stored before `sid` was reserved still mints none.
+        assert!(!t.contains_key("sid"));
+        assert_eq!(t["x"], 1);
         assert_eq!(t["azp"], "http://app");
         assert_eq!(t["sub"], "user_1");
         assert!(!t.contains_key("v"));

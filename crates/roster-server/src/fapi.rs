@@ -10,7 +10,9 @@
 //! private metadata, and the only metadata a request here can change is `unsafe_metadata`.
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE, USER_AGENT};
+use axum::http::header::{
+    AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN, REFERER, SET_COOKIE, USER_AGENT,
+};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -115,7 +117,15 @@ pub async fn cors(
     if cross_origin_refused {
         return ApiError::OriginInvalid.into_response();
     }
+    // The client's credential goes back in `Authorization` to native clients only (`_is_native`,
+    // or a request that sent it that way): a browser keeps it in its HttpOnly cookie, out of reach
+    // of the page's scripts.
+    let native = req.headers().contains_key(AUTHORIZATION)
+        || query_value(req.uri().query(), "_is_native").is_some_and(|v| v != "0" && v != "false");
     let mut resp = next.run(req).await;
+    if !native {
+        resp.headers_mut().remove(AUTHORIZATION);
+    }
     if let Some(o) = &allowed {
         add_cors_headers(resp.headers_mut(), o);
     }
@@ -422,6 +432,17 @@ fn origin(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The party a token minted for this request is for (`azp`): the request's `Origin`, or, when a
+/// browser sends none (same-origin GETs, such as clerk-js's `GET /client` on every page load
+/// through a same-origin proxy), the origin of its `Referer`. Clerk leaves `azp` out then, and a
+/// backend checking `authorizedParties` refuses the page's cookie until the next refresh.
+fn token_azp(headers: &HeaderMap) -> Option<String> {
+    origin(headers).or_else(|| {
+        let referer = url::Url::parse(headers.get(REFERER)?.to_str().ok()?).ok()?;
+        matches!(referer.scheme(), "http" | "https").then(|| referer.origin().ascii_serialization())
+    })
+}
+
 /// Single-session mode, as the environment says: a client with an active session starts no
 /// other sign-in or sign-up (clerk-js knows `session_exists`).
 async fn refuse_second_session(state: &AppState, client: &Client, now: i64) -> ApiResult<()> {
@@ -531,6 +552,8 @@ fn sign_up_json(s: &SignUpAttempt) -> Value {
         "phone_number": null,
         "web3_wallet": null,
         "password_enabled": s.password_digest.is_some(),
+        // clerk-js reads `signUp.hasPassword` from this one.
+        "has_password": s.password_digest.is_some(),
         "first_name": s.first_name,
         "last_name": s.last_name,
         "unsafe_metadata": s.unsafe_metadata,
@@ -580,9 +603,9 @@ async fn respond(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let now = now_ms();
-    let origin = origin(headers);
+    let azp = token_azp(headers);
     let client_value = match client {
-        Some(c) => client_json(state, c, origin.as_deref(), now).await?,
+        Some(c) => client_json(state, c, azp.as_deref(), now).await?,
         None => Value::Null,
     };
     let mut resp = Json(json!({"response": response, "client": client_value})).into_response();
@@ -601,7 +624,7 @@ async fn respond(
             0
         };
         cookies.push(client_uat_cookie(uat, secure));
-        // Native clients read the rotated value from this header.
+        // Native clients read the rotated value from this header (`cors` strips it for others).
         if let Ok(v) = HeaderValue::from_str(&format!("Bearer {value}")) {
             resp.headers_mut().insert(AUTHORIZATION, v);
         }
@@ -659,8 +682,8 @@ async fn get_client(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
     let Some(client) = current_client(&state, &headers).await? else {
         return Ok(Json(json!({"response": null, "client": null})));
     };
-    let origin = origin(&headers);
-    let body = client_json(&state, &client, origin.as_deref(), now_ms()).await?;
+    let azp = token_azp(&headers);
+    let body = client_json(&state, &client, azp.as_deref(), now_ms()).await?;
     Ok(Json(json!({"response": body, "client": null})))
 }
 
@@ -888,11 +911,11 @@ async fn touch(
     client.last_active_session_id = Some(session.id.clone());
     client.updated_at = now;
     state.store.put_client(&client).await?;
-    let body = session_json(&state, &session, origin(&headers).as_deref(), now).await?;
+    let body = session_json(&state, &session, token_azp(&headers).as_deref(), now).await?;
     respond(&state, body, Some(&client), Issued(None), &headers).await
 }
 
-/// `POST /v1/client/sessions/{id}/tokens` (unwrapped), `azp` = the request's Origin.
+/// `POST /v1/client/sessions/{id}/tokens` (unwrapped), `azp` from the request (`token_azp`).
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -900,10 +923,14 @@ async fn token(
 ) -> ApiResult<Json<Value>> {
     let client = required_client(&state, &headers).await?;
     let session = client_session(&state, &client, &id).await?;
-    let jwt =
-        bapi_sessions::mint_session_token(&state, &session.id, None, origin(&headers).as_deref())
-            .await
-            .map_err(signed_out_when_ended)?;
+    let jwt = bapi_sessions::mint_session_token(
+        &state,
+        &session.id,
+        None,
+        token_azp(&headers).as_deref(),
+    )
+    .await
+    .map_err(signed_out_when_ended)?;
     Ok(Json(json!({"object": "token", "jwt": jwt})))
 }
 
@@ -925,7 +952,7 @@ async fn get_session(
 ) -> ApiResult<Response> {
     let client = required_client(&state, &headers).await?;
     let session = client_session(&state, &client, &id).await?;
-    let body = session_json(&state, &session, origin(&headers).as_deref(), now_ms()).await?;
+    let body = session_json(&state, &session, token_azp(&headers).as_deref(), now_ms()).await?;
     respond(&state, body, Some(&client), Issued(None), &headers).await
 }
 
@@ -942,7 +969,7 @@ async fn template_token(
         &session.id,
         &template,
         None,
-        origin(&headers).as_deref(),
+        token_azp(&headers).as_deref(),
     )
     .await
     .map_err(signed_out_when_ended)?;
@@ -1702,6 +1729,7 @@ async fn create_sign_in(
     // account exists); one that tries a password also counts against its identifier. Both come
     // before the user is looked up, so a refusal looks the same for known and unknown accounts.
     rate_limit::check_ip(&state, Attempt::SignIn, ip).await?;
+    check_sign_in_strategy(&body)?;
     if let (Some(identifier), Some(_)) = (text(&body, "identifier")?, text(&body, "password")?) {
         rate_limit::check_identifier(&state, Attempt::SignIn, &identifier).await?;
     }
@@ -1746,6 +1774,31 @@ async fn create_sign_in(
             sign_in_response(&state, &client, issued, &headers).await
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A sign-in's `strategy`, when given, must be `password`, and then needs both an identifier and a
+/// password (Clerk's spec); without one, an identifier alone starts a sign-in and a password is
+/// attempted next.
+fn check_sign_in_strategy(body: &Map<String, Value>) -> ApiResult<()> {
+    match text(body, "strategy")?.as_deref() {
+        None => Ok(()),
+        Some("password") => {
+            for param in ["identifier", "password"] {
+                if text(body, param)?.is_none() {
+                    return Err(DomainError::MissingParam {
+                        param: param.into(),
+                    }
+                    .into());
+                }
+            }
+            Ok(())
+        }
+        Some(other) => Err(DomainError::InvalidValue {
+            param: "strategy".into(),
+            reason: format!("{other} is not supported: the password strategy is the only one."),
+        }
+        .into()),
     }
 }
 

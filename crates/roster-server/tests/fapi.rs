@@ -1398,3 +1398,96 @@ async fn native_clients_two_step_sign_up_and_banned_users() {
         .unwrap();
     assert_eq!(me.status(), 401, "banning revoked the session");
 }
+
+#[tokio::test]
+async fn a_browser_page_never_sees_its_client_credential() {
+    let server = Server::start();
+    let mut browser = Browser::new(&server);
+    let signed_up = browser.sign_up("cookie@example.com").await;
+    assert_eq!(signed_up["response"]["has_password"], true, "{signed_up}");
+    // The credential is in the HttpOnly cookie only: not in a header a script could read.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/fapi/v1/client/sign_ins", server.url))
+        .header("Origin", ORIGIN)
+        .form(&[
+            ("identifier", "cookie@example.com"),
+            ("password", "long enough pw"),
+            ("strategy", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("set-cookie").is_some());
+    assert!(
+        resp.headers().get("authorization").is_none(),
+        "{:?}",
+        resp.headers()
+    );
+}
+
+#[tokio::test]
+async fn same_origin_page_loads_mint_tokens_for_the_page() {
+    let server = Server::start();
+    let mut browser = Browser::new(&server);
+    browser.sign_up("reload@example.com").await;
+    let cookie = browser.cookie.clone().unwrap();
+    // A reload through a same-origin proxy: `GET /client` carries no Origin, only a Referer.
+    let get_client = |referer: Option<&'static str>| {
+        let mut req = reqwest::Client::new()
+            .get(format!("{}/fapi/v1/client", server.url))
+            .header("Cookie", format!("__client={cookie}"));
+        if let Some(r) = referer {
+            req = req.header("Referer", r);
+        }
+        async move {
+            let body: Value = req.send().await.unwrap().json().await.unwrap();
+            let jwt = body["response"]["sessions"][0]["last_active_token"]["jwt"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no token in {body}"))
+                .to_owned();
+            claims(&jwt)
+        }
+    };
+    assert_eq!(
+        get_client(Some("http://app.example:8080/account?tab=1")).await["azp"],
+        "http://app.example:8080"
+    );
+    // Without either header (a script, a server), there is no party to name.
+    assert!(get_client(None).await.get("azp").is_none());
+    assert!(get_client(Some("not a url")).await.get("azp").is_none());
+}
+
+#[tokio::test]
+async fn a_sign_in_strategy_is_password_with_both_factors() {
+    let server = Server::start();
+    let mut browser = Browser::new(&server);
+    for (form, code, param) in [
+        (
+            vec![("identifier", "a@example.com"), ("strategy", "password")],
+            "form_param_missing",
+            "password",
+        ),
+        (
+            vec![("password", "long enough pw"), ("strategy", "password")],
+            "form_param_missing",
+            "identifier",
+        ),
+        (
+            vec![("identifier", "a@example.com"), ("strategy", "oauth_google")],
+            "form_param_value_invalid",
+            "strategy",
+        ),
+    ] {
+        browser
+            .refused(
+                ("POST", "/client/sign_ins"),
+                &form,
+                (422, code),
+                Some(param),
+            )
+            .await;
+    }
+    // Refused before a client existed: none was made.
+    assert!(browser.cookie.is_none());
+}

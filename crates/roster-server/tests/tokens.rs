@@ -301,6 +301,8 @@ async fn jwt_templates_render_claims_and_refuse_bad_input() {
     );
     for bad in [
         json!({"name": "x", "claims": {"exp": 1}}),
+        json!({"name": "x", "claims": {"sid": "{{user.unsafe_metadata.sid}}"}}),
+        json!({"name": "x", "claims": {"act": {"sub": "user_admin"}}}),
         json!({"name": "x", "claims": {"p": "{{user.private_metadata}}"}}),
         json!({"name": "x"}),
         json!({"name": "x", "claims": {}, "lifetime": 5}),
@@ -345,7 +347,15 @@ async fn jwt_templates_render_claims_and_refuse_bad_input() {
         Some(json!({"name": "hasura", "claims": {"r": "{{user.first_name}}"}})),
     )
     .await;
-    assert_eq!((status, updated["lifetime"].as_i64()), (200, Some(60)));
+    // Lifetime and skew not given stay as they were.
+    assert_eq!(
+        (
+            status,
+            updated["lifetime"].as_i64(),
+            updated["allowed_clock_skew"].as_i64()
+        ),
+        (200, Some(120), Some(10))
+    );
     let (_, listed) = call(
         &server,
         reqwest::Method::GET,

@@ -449,8 +449,13 @@ const TEMPLATE_PARAMS: &[&str] = &[
     "signing_key",
 ];
 
-/// The fields of a create or update body, validated.
-fn template_fields(body: Map<String, Value>) -> ApiResult<(String, Value, i64, i64)> {
+/// The fields of a create or update body, validated. An omitted (or null) `lifetime` or
+/// `allowed_clock_skew` takes its value from `current`: the defaults on create, the stored values
+/// on update, so that an SDK's update naming only the claims keeps them.
+fn template_fields(
+    body: Map<String, Value>,
+    current: (i64, i64),
+) -> ApiResult<(String, Value, i64, i64)> {
     let mut f = Fields::new(body, TEMPLATE_PARAMS)?;
     let name = f
         .string("name")?
@@ -487,17 +492,11 @@ fn template_fields(body: Map<String, Value>) -> ApiResult<(String, Value, i64, i
     let lifetime = bounded(
         &mut f,
         "lifetime",
-        DEFAULT_TEMPLATE_LIFETIME_S,
+        current.0,
         MIN_TOKEN_LIFETIME_S,
         MAX_TOKEN_LIFETIME_S,
     )?;
-    let skew = bounded(
-        &mut f,
-        "allowed_clock_skew",
-        DEFAULT_CLOCK_SKEW_S,
-        0,
-        MAX_CLOCK_SKEW_S,
-    )?;
+    let skew = bounded(&mut f, "allowed_clock_skew", current.1, 0, MAX_CLOCK_SKEW_S)?;
     if f.bool("custom_signing_key")?.unwrap_or(false) || f.string("signing_key")?.is_some() {
         return Err(DomainError::InvalidValue {
             param: "custom_signing_key".into(),
@@ -536,7 +535,8 @@ pub async fn create_template(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<JwtTemplateJson>> {
-    let (name, claims, lifetime, allowed_clock_skew) = template_fields(body)?;
+    let (name, claims, lifetime, allowed_clock_skew) =
+        template_fields(body, (DEFAULT_TEMPLATE_LIFETIME_S, DEFAULT_CLOCK_SKEW_S))?;
     let now = now_ms();
     let template = JwtTemplate {
         id: ids::new_id("jtmpl", now),
@@ -569,14 +569,16 @@ pub async fn get_template(
     Ok(Json(existing_template(&state, &id).await?.to_json()))
 }
 
-/// `PATCH /v1/jwt_templates/{template_id}`: `name` and `claims` are required, as in Clerk.
+/// `PATCH /v1/jwt_templates/{template_id}`: `name` and `claims` are required, as in Clerk; the
+/// lifetime and clock skew stay as they are unless given.
 pub async fn update_template(
     State(state): State<AppState>,
     PathIds(id): PathIds<String>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<JwtTemplateJson>> {
     let existing = existing_template(&state, &id).await?;
-    let (name, claims, lifetime, allowed_clock_skew) = template_fields(body)?;
+    let (name, claims, lifetime, allowed_clock_skew) =
+        template_fields(body, (existing.lifetime, existing.allowed_clock_skew))?;
     let updated = JwtTemplate {
         name,
         claims,
