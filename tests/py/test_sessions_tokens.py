@@ -32,6 +32,9 @@ from tokens_support import (
 UNKNOWN_SESSION = "sess_" + "0" * 27
 UNKNOWN_TEMPLATE = "jtmpl_" + "0" * 27
 DEFAULT_SESSION_LIFETIME_S = 60
+# Session tokens are valid from 10 s before they are issued, as Clerk's are; a template's
+# allowed_clock_skew defaults to 5.
+SESSION_NBF_SKEW_S = 10
 DEFAULT_CLOCK_SKEW_S = 5
 
 SESSION_REQUIRED = {
@@ -352,7 +355,7 @@ def test_session_token_is_rs256_signed_by_the_jwks_key(clerk, jwks, make_session
     fva = claims["fva"]
     assert isinstance(fva, list) and len(fva) == 2 and all(isinstance(x, int) for x in fva), fva
     assert fva[1] == -1, fva  # no second factor
-    assert_token_times(claims, DEFAULT_SESSION_LIFETIME_S, DEFAULT_CLOCK_SKEW_S)
+    assert_token_times(claims, DEFAULT_SESSION_LIFETIME_S, SESSION_NBF_SKEW_S)
 
 
 def test_a_tampered_session_token_fails_verification(clerk, jwks, make_session):
@@ -376,13 +379,13 @@ def test_each_token_has_its_own_jti(clerk, jwks, make_session):
 def test_expires_in_seconds_sets_the_lifetime(clerk, jwks, make_session, seconds):
     _, session = make_session()
     claims = verify_rs256(mint(clerk, session.id, expires_in_seconds=seconds), jwks.keys)
-    assert_token_times(claims, seconds, DEFAULT_CLOCK_SKEW_S)
+    assert_token_times(claims, seconds, SESSION_NBF_SKEW_S)
 
 
 def test_expires_in_seconds_null_means_the_default(clerk, jwks, make_session):
     _, session = make_session()
     claims = verify_rs256(mint(clerk, session.id, expires_in_seconds=None), jwks.keys)
-    assert_token_times(claims, DEFAULT_SESSION_LIFETIME_S, DEFAULT_CLOCK_SKEW_S)
+    assert_token_times(claims, DEFAULT_SESSION_LIFETIME_S, SESSION_NBF_SKEW_S)
 
 
 @pytest.mark.parametrize("seconds", [29, 315_360_001])
@@ -444,7 +447,7 @@ def test_custom_session_claims_are_rendered_into_session_tokens(clerk, http, jwk
         assert claims["static"] == 7
         # The defaults still win and are all there.
         assert claims["sub"] == user.id and claims["sid"] == session.id and claims["v"] == 2
-        assert_token_times(claims, DEFAULT_SESSION_LIFETIME_S, DEFAULT_CLOCK_SKEW_S)
+        assert_token_times(claims, DEFAULT_SESSION_LIFETIME_S, SESSION_NBF_SKEW_S)
 
         # Custom session claims never leak into template tokens.
         template = create_template_raw(http, claims={"only": "this"})
@@ -500,7 +503,7 @@ def test_template_crud_through_the_sdk(clerk, http):
     assert isinstance(updated, models.JWTTemplate)
     assert updated.id == created.id and updated.name == renamed
     assert updated.lifetime == 300
-    assert updated.allowed_clock_skew == DEFAULT_CLOCK_SKEW_S  # omitted on PATCH → default
+    assert updated.allowed_clock_skew == 10  # omitted on PATCH → kept
     assert updated.created_at == created.created_at
     assert updated.updated_at > created.updated_at
     assert clerk.jwt_templates.get(template_id=created.id).name == renamed

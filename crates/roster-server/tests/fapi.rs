@@ -1474,7 +1474,10 @@ async fn a_sign_in_strategy_is_password_with_both_factors() {
             "identifier",
         ),
         (
-            vec![("identifier", "a@example.com"), ("strategy", "oauth_google")],
+            vec![
+                ("identifier", "a@example.com"),
+                ("strategy", "oauth_google"),
+            ],
             "form_param_value_invalid",
             "strategy",
         ),

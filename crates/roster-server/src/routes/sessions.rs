@@ -31,7 +31,10 @@ use crate::signing::TokenCategory;
 pub const COOKIE_BUDGET_BYTES: usize = 4096;
 const SESSION_CLAIMS_SETTING: &str = "session_token_claims";
 const DEFAULT_TEMPLATE_LIFETIME_S: i64 = 60;
+/// A template's `allowed_clock_skew` unless it says otherwise.
 const DEFAULT_CLOCK_SKEW_S: i64 = 5;
+/// Session tokens are valid from this long before they are issued (`nbf = iat - 10`), as Clerk's.
+const SESSION_TOKEN_NBF_SKEW_S: i64 = 10;
 
 fn session_not_found(id: &str) -> ApiError {
     let shown: String = id.chars().take(64).collect();
@@ -338,7 +341,7 @@ pub async fn mint_session_token(
     let times = TokenTimes {
         iat: now / 1000,
         lifetime: lifetime.unwrap_or(SESSION_TOKEN_LIFETIME_S),
-        allowed_clock_skew: DEFAULT_CLOCK_SKEW_S,
+        allowed_clock_skew: SESSION_TOKEN_NBF_SKEW_S,
     };
     let jti = ids::new_id("jti", now);
     let claims = claims::session_token_claims(
@@ -634,7 +637,7 @@ async fn sample_token_bytes(
     let times = TokenTimes {
         iat: now / 1000,
         lifetime: SESSION_TOKEN_LIFETIME_S,
-        allowed_clock_skew: DEFAULT_CLOCK_SKEW_S,
+        allowed_clock_skew: SESSION_TOKEN_NBF_SKEW_S,
     };
     let claims = claims::session_token_claims(
         template,
