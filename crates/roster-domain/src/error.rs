@@ -52,4 +52,7 @@ pub enum DomainError {
         version: String,
         instead: &'static str,
     },
+    /// An `If-Match` precondition named a revision the user is no longer at.
+    #[error("the user changed since the revision given")]
+    RevisionChanged,
 }

@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod password;
 pub mod query;
 pub mod rate_limit;
+pub mod revision;
 pub mod session;
 pub mod user;
 pub mod validate;

@@ -74,6 +74,13 @@ impl PartialEq for Metadata {
     }
 }
 
+/// Consistent with `PartialEq`: the text.
+impl std::hash::Hash for Metadata {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.json().hash(state);
+    }
+}
+
 /// For tests and rules that hold a value: compares parsed values.
 impl PartialEq<Value> for Metadata {
     fn eq(&self, other: &Value) -> bool {

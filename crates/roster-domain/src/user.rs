@@ -24,7 +24,7 @@ pub const MAX_VERIFICATION_ATTEMPTS: i64 = 100;
 pub const LOCKOUT_MS: i64 = 3_600_000;
 
 /// An email address or phone number of a user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct Identification {
     pub id: String,
     pub value: String,
@@ -37,7 +37,8 @@ pub struct Identification {
 /// A user, as loaded and saved by the store.
 ///
 /// `password_digest` never leaves the server: the wire view ([`User::to_json`]) has no field for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Hash` feeds [`crate::revision::Revision`]: every field counts.
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct User {
     pub id: String,
     pub external_id: Option<String>,

@@ -245,6 +245,14 @@ fn domain_wire(e: &DomainError) -> WireError {
             ),
             Some(param.clone()),
         ),
+        D::RevisionChanged => wire(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "The user has changed",
+            "The user changed after the revision named in If-Match was read, and nothing was \
+             written. Read the user again (its ETag header names the current revision) and retry.",
+            None,
+        ),
     }
 }
 

@@ -723,3 +723,134 @@ async fn restart_reuses_instance_and_data_and_minted_keys_work() {
         assert!(!contents.contains(key), "secret keys are stored hashed");
     }
 }
+
+/// Safe concurrent updates (beyond Clerk): a user's `ETag` names its revision, and a write with
+/// `If-Match` applies only while the user is still at it.
+#[tokio::test]
+async fn if_match_refuses_writes_over_a_revision_the_writer_did_not_read() {
+    let server = Server::start();
+    let user = create(
+        &server,
+        json!({"email_address": ["etag@example.com"], "public_metadata": {"seats": 1}}),
+    )
+    .await;
+    let url = server.v1(&format!("/users/{}", user["id"].as_str().unwrap()));
+    let metadata_url = format!("{url}/metadata");
+    let read = || async {
+        let resp = server.http().get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
+        (etag, resp.json::<Value>().await.unwrap())
+    };
+    let (etag, before) = read().await;
+    assert!(etag.starts_with('"') && etag.len() == 18, "{etag}");
+    assert_eq!(read().await.0, etag, "the same state, the same tag");
+
+    // A cache that holds this revision gets a bodiless 304.
+    let resp = server
+        .http()
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 304);
+    assert_eq!(resp.headers()["etag"].to_str().unwrap(), etag);
+    assert!(resp.bytes().await.unwrap().is_empty());
+
+    // A write over the revision read applies, and answers with the next revision.
+    let resp = server
+        .http()
+        .patch(&metadata_url)
+        .header("If-Match", &etag)
+        .json(&json!({"public_metadata": {"seats": 2}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let next = resp.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(next, etag);
+    assert_eq!(read().await.0, next);
+
+    // Writes over the old revision, or a weak or foreign tag, are refused and change nothing.
+    let weak = format!("W/{next}");
+    let seats = json!({"public_metadata": {"seats": 99}});
+    let stale = [
+        ("PATCH", metadata_url.clone(), etag.as_str(), seats.clone()),
+        ("PUT", metadata_url.clone(), etag.as_str(), seats.clone()),
+        (
+            "PATCH",
+            url.clone(),
+            etag.as_str(),
+            json!({"first_name": "Overwritten"}),
+        ),
+        ("POST", format!("{url}/lock"), etag.as_str(), json!({})),
+        ("PATCH", metadata_url.clone(), weak.as_str(), seats.clone()),
+        (
+            "PATCH",
+            metadata_url.clone(),
+            "\"another-server\"",
+            seats.clone(),
+        ),
+    ];
+    for (method, target, tag, body) in stale {
+        let (status, err) = send(
+            server
+                .http()
+                .request(method.parse().unwrap(), &target)
+                .header("If-Match", tag)
+                .json(&body),
+        )
+        .await;
+        assert_eq!(
+            (status, error_code(&err)),
+            (
+                StatusCode::PRECONDITION_FAILED,
+                ("precondition_failed", None)
+            ),
+            "{method} {target} If-Match: {tag}"
+        );
+        let (now, after) = read().await;
+        assert_eq!(
+            (now.as_str(), &after["public_metadata"]),
+            (next.as_str(), &json!({"seats": 2}))
+        );
+        assert_eq!(
+            (&after["locked"], &after["first_name"]),
+            (&json!(false), &Value::Null)
+        );
+    }
+    assert_eq!(before["first_name"], Value::Null);
+
+    // Of writers racing from one revision, exactly one wins; the others learn they lost.
+    let racers = (0..6).map(|i| {
+        let req = server
+            .http()
+            .patch(&metadata_url)
+            .header("If-Match", next.clone())
+            .json(&json!({"public_metadata": {format!("racer{i}"): true}}));
+        async move { req.send().await.unwrap().status() }
+    });
+    let statuses = futures_join_all(racers).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::OK || *s == StatusCode::PRECONDITION_FAILED));
+    let (_, raced) = read().await;
+    let keys = raced["public_metadata"].as_object().unwrap().len();
+    assert_eq!(keys, 2, "seats and one racer: {raced}");
+
+    // `*` matches any revision; no If-Match writes as always.
+    for tag in [Some("*"), None] {
+        let mut req = server.http().put(&metadata_url);
+        if let Some(tag) = tag {
+            req = req.header("If-Match", tag);
+        }
+        let (status, _) = send(req.json(&json!({"public_metadata": {"seats": 3}}))).await;
+        assert_eq!(status, 200);
+    }
+}

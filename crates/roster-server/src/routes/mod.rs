@@ -5,7 +5,9 @@ pub mod sessions;
 pub mod users;
 
 use axum::extract::{FromRequestParts, Path};
+use axum::http::header::IF_MATCH;
 use axum::http::request::Parts;
+use roster_domain::revision::EntityTags;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -52,6 +54,30 @@ impl<S: Send + Sync> FromRequestParts<S> for UserId {
         } else {
             Err(user_not_found(&id))
         }
+    }
+}
+
+/// The entity tags of a request's `If-Match` or `If-None-Match` header lines, if it has any.
+pub fn entity_tags(
+    headers: &axum::http::HeaderMap,
+    name: axum::http::header::HeaderName,
+) -> Option<EntityTags> {
+    let mut values = headers.get_all(name).iter().peekable();
+    values.peek()?;
+    // A line that is not text names no revision of ours, and still makes the header present.
+    Some(EntityTags::parse(
+        values.map(|v| v.to_str().unwrap_or_default()),
+    ))
+}
+
+/// A write's `If-Match` precondition: the edit applies only to a user at a revision it names.
+pub struct IfMatch(pub Option<EntityTags>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(IfMatch(entity_tags(&parts.headers, IF_MATCH)))
     }
 }
 

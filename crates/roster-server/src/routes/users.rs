@@ -1,6 +1,9 @@
 //! `/v1/users…`: the Backend API for users and their metadata.
 
 use axum::extract::{RawQuery, State};
+use axum::http::header::{ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::Value;
 
@@ -8,12 +11,13 @@ use roster_domain::metadata::Metadata;
 use roster_domain::query::{
     Cursor, IncludeExclude, Order, UserFilter, UserQuery, MAX_FILTER_VALUES, MAX_LIMIT,
 };
+use roster_domain::revision::{EntityTags, Revision};
 use roster_domain::user::{NewUser, UserChanges};
 use roster_domain::{ids, password, validate, DomainError, MetadataWrite, User};
 use roster_proto::{DeletedObjectJson, TotalCountJson, UserJson, VerifiedJson};
 use roster_store::UserEdit;
 
-use super::{now_ms, user_not_found, UserId};
+use super::{entity_tags, now_ms, user_not_found, IfMatch, UserId};
 use crate::app::{ApiVersion, AppState, METADATA_ON_UPDATE_REJECTED_FROM};
 use crate::body::{query_pairs, Fields, JsonObject};
 use crate::error::{ApiError, ApiResult};
@@ -89,8 +93,27 @@ const UPDATE_PARAMS: &[&str] = &[
 
 const METADATA_PARAMS: &[&str] = &["public_metadata", "private_metadata", "unsafe_metadata"];
 
-fn render(state: &AppState, user: &User) -> Json<UserJson<Metadata>> {
-    Json(user.to_json(&state.render_context(now_ms())))
+/// A user as the Backend API answers it, with its revision as the `ETag`.
+pub struct UserResponse {
+    body: Json<UserJson<Metadata>>,
+    revision: Revision,
+}
+
+impl IntoResponse for UserResponse {
+    fn into_response(self) -> Response {
+        let mut resp = self.body.into_response();
+        if let Ok(etag) = HeaderValue::from_str(&self.revision.etag()) {
+            resp.headers_mut().insert(ETAG, etag);
+        }
+        resp
+    }
+}
+
+fn render(state: &AppState, user: &User) -> UserResponse {
+    UserResponse {
+        body: Json(user.to_json(&state.render_context(now_ms()))),
+        revision: Revision::of(user),
+    }
 }
 
 /// A 422 naming a feature Roster does not have (`what` carries its verb: "Web3 wallets are").
@@ -295,7 +318,7 @@ fn parse_new_user(
 pub async fn create(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
-) -> ApiResult<Json<UserJson<Metadata>>> {
+) -> ApiResult<UserResponse> {
     let (mut new, password) = parse_new_user(body)?;
     new.password_digest = digest_of(password).await?;
     let now = now_ms();
@@ -496,24 +519,47 @@ pub async fn count(
 }
 
 /// `GET /v1/users/{user_id}`
+/// `GET /v1/users/{user_id}`; with `If-None-Match` naming its revision, a bodiless 304.
 pub async fn get(
     State(state): State<AppState>,
     UserId(id): UserId,
-) -> ApiResult<Json<UserJson<Metadata>>> {
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let user = state
         .store
         .get_user(&id)
         .await?
         .ok_or_else(|| user_not_found(&id))?;
-    Ok(render(&state, &user))
+    let revision = Revision::of(&user);
+    if entity_tags(&headers, IF_NONE_MATCH).is_some_and(|tags| tags.matches_weakly(revision)) {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(etag) = HeaderValue::from_str(&revision.etag()) {
+            resp.headers_mut().insert(ETAG, etag);
+        }
+        return Ok(resp);
+    }
+    Ok(UserResponse {
+        body: Json(user.to_json(&state.render_context(now_ms()))),
+        revision,
+    }
+    .into_response())
 }
 
-/// Runs `edit` on the stored user atomically and renders the result.
+/// Runs `edit` on the stored user atomically and renders the result. With an `If-Match`
+/// precondition, the edit first checks the user it runs on, inside the store's transaction.
 async fn edit_user(
     state: &AppState,
     id: &str,
     edit: UserEdit,
-) -> ApiResult<Json<UserJson<Metadata>>> {
+    precondition: Option<EntityTags>,
+) -> ApiResult<UserResponse> {
+    let edit = match precondition {
+        None => edit,
+        Some(tags) => roster_store::user_edit(move |u| {
+            tags.require(u)?;
+            edit(u)
+        }),
+    };
     let user = state
         .store
         .update_user(id, edit)
@@ -617,8 +663,9 @@ pub async fn update(
     State(state): State<AppState>,
     Extension(version): Extension<ApiVersion>,
     UserId(id): UserId,
+    IfMatch(precondition): IfMatch,
     JsonObject(body): JsonObject,
-) -> ApiResult<Json<UserJson<Metadata>>> {
+) -> ApiResult<UserResponse> {
     let (mut changes, password, sign_out) = parse_changes(body, &version)?;
     changes.password_digest = digest_of(password).await?;
     let now = now_ms();
@@ -626,6 +673,7 @@ pub async fn update(
         &state,
         &id,
         roster_store::user_edit(move |u| u.apply_changes(changes.clone(), now)),
+        precondition,
     )
     .await?;
     // The Backend API has no current session: "other" sessions are all of them.
@@ -643,14 +691,16 @@ fn metadata_body(body: serde_json::Map<String, Value>) -> ApiResult<MetadataWrit
 pub async fn merge_metadata(
     State(state): State<AppState>,
     UserId(id): UserId,
+    IfMatch(precondition): IfMatch,
     JsonObject(body): JsonObject,
-) -> ApiResult<Json<UserJson<Metadata>>> {
+) -> ApiResult<UserResponse> {
     let write = metadata_body(body)?;
     let now = now_ms();
     edit_user(
         &state,
         &id,
         roster_store::user_edit(move |u| u.merge_metadata(&write, now)),
+        precondition,
     )
     .await
 }
@@ -659,14 +709,16 @@ pub async fn merge_metadata(
 pub async fn replace_metadata(
     State(state): State<AppState>,
     UserId(id): UserId,
+    IfMatch(precondition): IfMatch,
     JsonObject(body): JsonObject,
-) -> ApiResult<Json<UserJson<Metadata>>> {
+) -> ApiResult<UserResponse> {
     let write = metadata_body(body)?;
     let now = now_ms();
     edit_user(
         &state,
         &id,
         roster_store::user_edit(move |u| u.replace_metadata(&write, now)),
+        precondition,
     )
     .await
 }
@@ -700,7 +752,8 @@ async fn set_state(
     id: &str,
     body: serde_json::Map<String, Value>,
     change: fn(&mut User, i64),
-) -> ApiResult<Json<UserJson<Metadata>>> {
+    precondition: Option<EntityTags>,
+) -> ApiResult<UserResponse> {
     no_body(body)?;
     let now = now_ms();
     edit_user(
@@ -710,6 +763,7 @@ async fn set_state(
             change(u, now);
             Ok(())
         }),
+        precondition,
     )
     .await
 }
@@ -718,9 +772,10 @@ async fn set_state(
 pub async fn ban(
     State(s): State<AppState>,
     UserId(id): UserId,
+    IfMatch(precondition): IfMatch,
     JsonObject(b): JsonObject,
-) -> ApiResult<Json<UserJson<Metadata>>> {
-    let user = set_state(&s, &id, b, |u, now| u.set_banned(true, now)).await?;
+) -> ApiResult<UserResponse> {
+    let user = set_state(&s, &id, b, |u, now| u.set_banned(true, now), precondition).await?;
     s.store.revoke_user_sessions(&id, None, now_ms()).await?;
     Ok(user)
 }
@@ -729,27 +784,30 @@ pub async fn ban(
 pub async fn unban(
     State(s): State<AppState>,
     UserId(id): UserId,
+    IfMatch(precondition): IfMatch,
     JsonObject(b): JsonObject,
-) -> ApiResult<Json<UserJson<Metadata>>> {
-    set_state(&s, &id, b, |u, now| u.set_banned(false, now)).await
+) -> ApiResult<UserResponse> {
+    set_state(&s, &id, b, |u, now| u.set_banned(false, now), precondition).await
 }
 
 /// `POST /v1/users/{user_id}/lock`
 pub async fn lock(
     State(s): State<AppState>,
     UserId(id): UserId,
+    IfMatch(precondition): IfMatch,
     JsonObject(b): JsonObject,
-) -> ApiResult<Json<UserJson<Metadata>>> {
-    set_state(&s, &id, b, User::lock).await
+) -> ApiResult<UserResponse> {
+    set_state(&s, &id, b, User::lock, precondition).await
 }
 
 /// `POST /v1/users/{user_id}/unlock`
 pub async fn unlock(
     State(s): State<AppState>,
     UserId(id): UserId,
+    IfMatch(precondition): IfMatch,
     JsonObject(b): JsonObject,
-) -> ApiResult<Json<UserJson<Metadata>>> {
-    set_state(&s, &id, b, User::unlock).await
+) -> ApiResult<UserResponse> {
+    set_state(&s, &id, b, User::unlock, precondition).await
 }
 
 const MAX_BULK_BAN: usize = 50;
