@@ -117,6 +117,12 @@ impl Error {
         }
     }
 
+    /// Whether an `If-Match` write was refused because the user changed since it was read
+    /// (412 `precondition_failed`): read again and retry. See [`Users::modify_metadata`](crate::Users::modify_metadata).
+    pub fn is_precondition_failed(&self) -> bool {
+        self.status() == Some(412)
+    }
+
     /// The HTTP status, for API errors.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -146,6 +152,18 @@ impl Error {
 }
 
 /// Decodes a success body, or turns an error envelope into [`Error::Api`].
+/// The response's body as `T`, or its error, with its `ETag` (a user's revision) if it has one.
+pub(crate) async fn read_tagged<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+) -> Result<(T, Option<String>), Error> {
+    let etag = resp
+        .headers()
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    read(resp).await.map(|value| (value, etag))
+}
+
 pub(crate) async fn read<T: serde::de::DeserializeOwned>(
     resp: reqwest::Response,
 ) -> Result<T, Error> {

@@ -3,7 +3,8 @@
 //! [`Client`] holds a base URL and a secret key (`sk_…`); from it come
 //!
 //! - [`Users`]: create, get, list, count, update, ban, lock, delete, verify passwords, and the
-//!   three metadata tiers, decoded into your own serde types with [`Users::get_typed`];
+//!   three metadata tiers, decoded into your own serde types with [`Users::get_typed`], and
+//!   read-modify-write without lost updates ([`Users::modify_metadata`], on the user's `ETag`);
 //! - [`Sessions`]: sessions and their tokens, plain or from a JWT template;
 //! - [`Tokens`]: JWT templates, the instance's custom session claims and its public keys (JWKS);
 //! - [`Verifier`]: session-token verification in your service without a call to Roster per
@@ -75,7 +76,7 @@ pub use error::{ApiFailure, Error};
 /// callers can name what this crate's methods return without depending on `roster-proto`.
 pub use roster_proto as proto;
 pub use sessions::{Sessions, Tokens};
-pub use users::{CreateUser, ListUsers, MetadataUpdate, UpdateUser, User, Users};
+pub use users::{CreateUser, ListUsers, MetadataUpdate, Tagged, UpdateUser, User, Users};
 pub use verify::{SessionClaims, Verifier, VerifyError};
 
 /// The README's code blocks, compiled as doc tests so that they keep up with the API. They
@@ -214,6 +215,22 @@ impl Client {
         query: &[(String, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<T, Error> {
+        self.send_conditional(method, path, query, body, None)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// [`Client::send`] with an optional `If-Match`, answering the response's `ETag` too.
+    /// Retrying a conditional write is safe: a retry after a write that did land fails its
+    /// precondition rather than writing twice.
+    pub(crate) async fn send_conditional<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&serde_json::Value>,
+        if_match: Option<&str>,
+    ) -> Result<(T, Option<String>), Error> {
         let url = format!("{}/v1{path}", self.base_url);
         let mut attempt = 0;
         loop {
@@ -225,8 +242,11 @@ impl Client {
             if let Some(b) = body {
                 req = req.json(b);
             }
+            if let Some(tag) = if_match {
+                req = req.header(reqwest::header::IF_MATCH, tag);
+            }
             let outcome = match req.send().await {
-                Ok(resp) => error::read(resp).await,
+                Ok(resp) => error::read_tagged(resp).await,
                 Err(e) => Err(Error::Transport(e)),
             };
             match outcome {
