@@ -436,11 +436,17 @@ fn origin(headers: &HeaderMap) -> Option<String> {
 /// browser sends none (same-origin GETs, such as clerk-js's `GET /client` on every page load
 /// through a same-origin proxy), the origin of its `Referer`. Clerk leaves `azp` out then, and a
 /// backend checking `authorizedParties` refuses the page's cookie until the next refresh.
+/// An origin longer than this names no party (a scheme, a 253-character DNS name and a port fit
+/// well within it): tokens, and the cache that keeps them, stay small whatever a client sends.
 fn token_azp(headers: &HeaderMap) -> Option<String> {
-    origin(headers).or_else(|| {
-        let referer = url::Url::parse(headers.get(REFERER)?.to_str().ok()?).ok()?;
-        matches!(referer.scheme(), "http" | "https").then(|| referer.origin().ascii_serialization())
-    })
+    const MAX_AZP_LEN: usize = 300;
+    origin(headers)
+        .or_else(|| {
+            let referer = url::Url::parse(headers.get(REFERER)?.to_str().ok()?).ok()?;
+            matches!(referer.scheme(), "http" | "https")
+                .then(|| referer.origin().ascii_serialization())
+        })
+        .filter(|azp| azp.len() <= MAX_AZP_LEN)
 }
 
 /// Single-session mode, as the environment says: a client with an active session starts no

@@ -13,8 +13,11 @@ use std::sync::Mutex;
 
 /// How long a minted token is handed out again.
 pub const REUSE_MS: i64 = 10_000;
-/// Entries kept at most; past that the cache starts over (it is only a cache).
+/// Entries kept at most, and their bytes (tokens carry custom claims, keys an origin); past
+/// either, expired entries go, and if that is not enough the cache starts over (it is only a
+/// cache). The byte bound keeps a client that varies its `Origin` from filling memory.
 const CAPACITY: usize = 50_000;
+const CAPACITY_BYTES: usize = 32 << 20;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -31,11 +34,22 @@ impl Key {
             user_updated_at,
         }
     }
+
+    fn bytes(&self, jwt: &str) -> usize {
+        self.session_id.len() + self.origin.as_ref().map_or(0, String::len) + jwt.len()
+    }
 }
 
 #[derive(Default)]
 pub struct TokenCache {
-    tokens: Mutex<HashMap<Key, (i64, String)>>,
+    tokens: Mutex<Tokens>,
+}
+
+#[derive(Default)]
+struct Tokens {
+    by_key: HashMap<Key, (i64, String)>,
+    /// What the entries hold, as [`Key::bytes`] counts it.
+    bytes: usize,
 }
 
 impl TokenCache {
@@ -49,6 +63,7 @@ impl TokenCache {
     ) -> Option<String> {
         let tokens = self.tokens.lock().ok()?;
         tokens
+            .by_key
             .get(&Key::new(session_id, origin, user_updated_at))
             .filter(|(minted, _)| now - minted < REUSE_MS && *minted <= now)
             .map(|(_, jwt)| jwt.clone())
@@ -65,16 +80,23 @@ impl TokenCache {
         let Ok(mut tokens) = self.tokens.lock() else {
             return;
         };
-        if tokens.len() >= CAPACITY {
-            tokens.retain(|_, (minted, _)| now - *minted < REUSE_MS);
-            if tokens.len() >= CAPACITY {
-                tokens.clear();
+        let key = Key::new(session_id, origin, user_updated_at);
+        let size = key.bytes(jwt);
+        let full = |t: &Tokens| t.by_key.len() >= CAPACITY || t.bytes + size > CAPACITY_BYTES;
+        if full(&tokens) {
+            tokens
+                .by_key
+                .retain(|_, (minted, _)| now - *minted < REUSE_MS);
+            tokens.bytes = tokens.by_key.iter().map(|(k, (_, jwt))| k.bytes(jwt)).sum();
+            if full(&tokens) {
+                tokens.by_key.clear();
+                tokens.bytes = 0;
             }
         }
-        tokens.insert(
-            Key::new(session_id, origin, user_updated_at),
-            (now, jwt.to_owned()),
-        );
+        if let Some((_, old)) = tokens.by_key.insert(key.clone(), (now, jwt.to_owned())) {
+            tokens.bytes -= key.bytes(&old);
+        }
+        tokens.bytes += size;
     }
 }
 
@@ -113,5 +135,23 @@ mod tests {
             None,
             "clock went back"
         );
+    }
+
+    #[test]
+    fn memory_stays_bounded_whatever_the_origins() {
+        let cache = TokenCache::default();
+        let jwt = "j".repeat(100_000);
+        for i in 0..1_000 {
+            cache.put("sess_1", Some(&format!("http://o{i}")), 1, 1_000, &jwt);
+            let tokens = cache.tokens.lock().unwrap();
+            let counted: usize = tokens.by_key.iter().map(|(k, (_, j))| k.bytes(j)).sum();
+            assert_eq!(tokens.bytes, counted);
+            assert!(tokens.bytes <= CAPACITY_BYTES, "{}", tokens.bytes);
+        }
+        // Putting the same key again replaces, and counts once.
+        cache.put("sess_1", Some("http://o999"), 1, 1_001, "short");
+        let tokens = cache.tokens.lock().unwrap();
+        let counted: usize = tokens.by_key.iter().map(|(k, (_, j))| k.bytes(j)).sum();
+        assert_eq!(tokens.bytes, counted);
     }
 }

@@ -1456,6 +1456,9 @@ async fn same_origin_page_loads_mint_tokens_for_the_page() {
     // Without either header (a script, a server), there is no party to name.
     assert!(get_client(None).await.get("azp").is_none());
     assert!(get_client(Some("not a url")).await.get("azp").is_none());
+    // Nor does an origin no DNS name could have: tokens and their cache stay small.
+    let long: &'static str = format!("http://{}.example/", "a".repeat(400)).leak();
+    assert!(get_client(Some(long)).await.get("azp").is_none());
 }
 
 #[tokio::test]
