@@ -11,7 +11,7 @@
 
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header::{
-    AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN, REFERER, SET_COOKIE, USER_AGENT,
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, ORIGIN, REFERER, SET_COOKIE, USER_AGENT,
 };
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -107,14 +107,9 @@ pub async fn cors(
         }
         return resp;
     }
-    let is_write = req.method() != axum::http::Method::GET;
-    let cross_origin_refused = is_write
-        && !state.allowed_origins.is_empty()
-        && req.headers().contains_key(COOKIE)
-        && origin.is_some()
-        && allowed.is_none()
-        && !same_origin(&state, origin.as_deref());
-    if cross_origin_refused {
+    let cookie_write =
+        req.method() != axum::http::Method::GET && req.headers().contains_key(COOKIE);
+    if cookie_write && !write_origin_trusted(&state, req.headers(), origin.as_deref(), &allowed) {
         return ApiError::OriginInvalid.into_response();
     }
     // The client's credential goes back in `Authorization` to native clients only (`_is_native`,
@@ -126,10 +121,39 @@ pub async fn cors(
     if !native {
         resp.headers_mut().remove(AUTHORIZATION);
     }
+    // Responses carry session tokens and the client: no cache may keep them.
+    resp.headers_mut()
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     if let Some(o) = &allowed {
         add_cors_headers(resp.headers_mut(), o);
     }
     resp
+}
+
+/// Whether a write carrying the `__client` cookie may come from where the browser says it comes
+/// from. `SameSite=Lax` keeps the cookie off cross-site requests, but not off same-site ones
+/// (another port of the same host, a sibling subdomain), nor off a POST from a sandboxed frame or
+/// one redirected across origins (`Origin: null`). Trusted: an allowed origin, Roster's own, or
+/// a request the browser marks `Sec-Fetch-Site: same-origin` (a same-origin proxy, whose pages
+/// send their own origin). Refused otherwise when the browser says the request is foreign: an
+/// opaque origin, any other origin once allowed origins are configured, or
+/// `Sec-Fetch-Site: same-site`/`cross-site`. Clients that are not browsers send none of these.
+fn write_origin_trusted(
+    state: &AppState,
+    headers: &HeaderMap,
+    origin: Option<&str>,
+    allowed: &Option<String>,
+) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if allowed.is_some() || same_origin(state, origin) || fetch_site == Some("same-origin") {
+        return true;
+    }
+    let opaque = headers.get(ORIGIN).is_some_and(|v| v == "null");
+    let foreign = opaque
+        || (origin.is_some() && !state.allowed_origins.is_empty())
+        || matches!(fetch_site, Some("same-site" | "cross-site"));
+    !foreign
 }
 
 /// Whether `origin` is the Frontend API's own: equal to its scheme, host and port, never just a
@@ -1105,9 +1129,14 @@ async fn handshake(
     let target = handshake_target(&state, &headers, req_uri.query())?;
     let now = now_ms();
     let client = current_client(&state, &headers).await?;
-    if client.is_none() {
-        // A browser sent here has a client (the SDK only sends one whose cookies say it signed
-        // in); without one, each request would still cost a signature: counted per address.
+    if client
+        .as_ref()
+        .and_then(|c| c.last_active_session_id.as_ref())
+        .is_none()
+    {
+        // A browser sent here is signed in (the SDK only sends one whose cookies say so); any
+        // other request, with no client or an empty one anybody can make, would still cost a
+        // signature: counted per address.
         rate_limit::check_ip(&state, Attempt::Handshake, ip).await?;
     }
     // The directives are set by the app's response, the handshake cookie by this one.

@@ -1297,9 +1297,75 @@ async fn cors_allows_configured_origins_only() {
     }
     let users = bapi(&server, reqwest::Method::GET, "/users", None).await;
     assert_eq!(users[0]["unsafe_metadata"], json!({}), "nothing changed");
+    // An opaque origin (a sandboxed frame, a POST redirected across origins) is foreign too.
+    let opaque = write_from("null".to_owned()).await.unwrap();
+    assert_eq!(opaque.status(), 403);
     // Roster's own origin is not cross-origin.
     let own = write_from(server.url.clone()).await.unwrap();
     assert_eq!(own.status(), 200);
+    // Nor is a page behind a same-origin proxy, which the browser marks as same-origin while
+    // its Origin is the app's.
+    let proxied = http
+        .post(url("/me/metadata?_method=PATCH"))
+        .header("Origin", "http://proxied.app.example")
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Cookie", format!("__client={cookie}"))
+        .form(&[("unsafe_metadata", "{\"proxied\":true}")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 200);
+}
+
+/// With no allowed origins (the default), the browser's own word decides: `SameSite=Lax` lets the
+/// cookie ride on same-site requests, from another port of the host or a sibling subdomain.
+#[tokio::test]
+async fn same_site_pages_cannot_write_with_the_cookie() {
+    let server = Server::start();
+    let mut browser = Browser::new(&server);
+    browser.sign_up("site@example.com").await;
+    let cookie = browser.cookie.clone().unwrap();
+    let write = |headers: &[(&str, &str)], n: u32| {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/fapi/v1/me/metadata?_method=PATCH", server.url))
+            .header("Cookie", format!("__client={cookie}"));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.form(&[("unsafe_metadata", format!("{{\"n\":{n}}}"))])
+            .send()
+    };
+    for refused in [
+        vec![
+            ("Origin", "http://localhost:4000"),
+            ("Sec-Fetch-Site", "same-site"),
+        ],
+        vec![
+            ("Origin", "http://other.example"),
+            ("Sec-Fetch-Site", "cross-site"),
+        ],
+        vec![("Origin", "null")],
+        vec![("Sec-Fetch-Site", "same-site")],
+    ] {
+        let resp = write(&refused, 1).await.unwrap();
+        assert_eq!(resp.status(), 403, "{refused:?}");
+    }
+    let users = bapi(&server, reqwest::Method::GET, "/users", None).await;
+    assert_eq!(users[0]["unsafe_metadata"], json!({}), "nothing changed");
+    for (n, allowed) in [
+        vec![
+            ("Origin", "http://app.example"),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
+        vec![("Origin", ORIGIN)],
+        vec![],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let resp = write(&allowed, n as u32).await.unwrap();
+        assert_eq!(resp.status(), 200, "{allowed:?}");
+    }
 }
 
 #[tokio::test]
@@ -1419,6 +1485,7 @@ async fn a_browser_page_never_sees_its_client_credential() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("set-cookie").is_some());
+    assert_eq!(resp.headers()["cache-control"], "no-store");
     assert!(
         resp.headers().get("authorization").is_none(),
         "{:?}",

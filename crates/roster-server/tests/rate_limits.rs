@@ -515,7 +515,7 @@ async fn the_backend_api_limit_is_off_by_default_and_on_when_configured() {
 }
 
 #[tokio::test]
-async fn handshakes_without_a_client_are_counted_per_address() {
+async fn handshakes_without_a_signed_in_client_are_counted_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir.path(), &[("ROSTER_AUTH_RATE_LIMIT_PER_IP", "3/10m")]);
     let http = reqwest::Client::builder()
@@ -529,12 +529,35 @@ async fn handshakes_without_a_client_are_counted_per_address() {
             .replace(':', "%3A")
             .replace('/', "%2F")
     );
+    // A client that is not signed in is anybody's for one empty sign-in: it counts the same.
+    let empty = http
+        .post(format!("{}/fapi/v1/client/sign_ins", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 200);
+    let cookie = empty.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     // Each costs a signature, so after the limit the address is refused.
     for n in 0..3 {
-        let resp = http.get(&url).send().await.unwrap();
+        let mut req = http.get(&url);
+        if n > 0 {
+            req = req.header("Cookie", &cookie);
+        }
+        let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), 307, "handshake {n}");
     }
-    let refused = http.get(&url).send().await.unwrap();
+    let refused = http
+        .get(&url)
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().contains_key("retry-after"));
 }
