@@ -17,8 +17,18 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// this, the connection is simply closed.
 const DRAIN_BYTES: usize = 16 * 1024 * 1024;
 
-/// Reads the body, up to [`MAX_BODY_BYTES`].
+/// How long a client has to send a whole body. One trickling a byte at a time would otherwise
+/// hold its connection, a task and the body so far for as long as it liked.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads the body, up to [`MAX_BODY_BYTES`], within [`BODY_READ_TIMEOUT`].
 async fn read_limited(body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+    tokio::time::timeout(BODY_READ_TIMEOUT, read_all(body))
+        .await
+        .map_err(|_| ApiError::BodyTimeout(BODY_READ_TIMEOUT.as_secs()))?
+}
+
+async fn read_all(body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
     use futures_util::StreamExt;
     let mut stream = body.into_data_stream();
     let mut bytes = Vec::new();
@@ -363,6 +373,21 @@ mod tests {
             }))
         ));
         Ok(())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_never_ends_times_out() {
+        let never = axum::body::Body::from_stream(futures_util::stream::pending::<
+            Result<Vec<u8>, std::io::Error>,
+        >());
+        let started = tokio::time::Instant::now();
+        assert!(matches!(
+            read_limited(never).await,
+            Err(ApiError::BodyTimeout(30))
+        ));
+        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT);
+        let whole = axum::body::Body::from("{}");
+        assert_eq!(read_limited(whole).await.ok(), Some(b"{}".to_vec()));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum ApiError {
     BodyInvalid,
     #[error("request body larger than {0} bytes")]
     BodyTooLarge(usize),
+    /// The body did not arrive within this many seconds.
+    #[error("request body too slow")]
+    BodyTimeout(u64),
     #[error("unsupported content type {0}")]
     UnsupportedContentType(String),
     #[error("malformed query string")]
@@ -301,6 +304,13 @@ impl ApiError {
                 "request_body_too_large",
                 "Request body too large",
                 format!("The request body exceeds the maximum allowed size of {limit} bytes."),
+                None,
+            ),
+            A::BodyTimeout(seconds) => wire(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request timed out",
+                format!("The request body did not arrive within {seconds} seconds."),
                 None,
             ),
             A::UnsupportedContentType(actual) => wire(

@@ -11,6 +11,7 @@ pub mod fapi;
 pub mod health;
 pub mod json;
 pub mod keys;
+pub mod listen;
 pub mod rate_limit;
 pub mod routes;
 pub mod seed;
@@ -163,10 +164,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("  try:             curl -H \"Authorization: Bearer {curl_key}\" {base}/v1/users");
     tracing::info!(%addr, instance = %instance.id, "listening");
     // With the peer address: per-IP limits need it (crate::client_ip).
-    let app = app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    listen::serve(listener, app::router(state), shutdown_signal()).await?;
     Ok(())
 }
 

@@ -1871,3 +1871,47 @@ fn nul_characters_in_metadata_round_trip() {
     assert_eq!(got["unsafe_metadata"], json!({"a": "\u{0}"}));
     assert!(h.healthy());
 }
+
+/// A client that connects and then sends its headers slowly, or never, is cut off after
+/// `HEADER_READ_TIMEOUT` (30 s), as is an idle keep-alive connection: many such clients would
+/// otherwise hold every file descriptor ("slowloris"). Backend-independent, so SQLite only.
+#[test]
+fn slow_or_silent_clients_are_cut_off() {
+    if support::postgres_admin_url().is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_in(dir.path(), &[]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    let clients: Vec<_> = [&b"GET /healthz HTTP/1.1\r\nHost: x\r\n"[..], b""]
+        .into_iter()
+        .map(|sent| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                s.write_all(sent).unwrap();
+                let mut buf = [0u8; 64];
+                // Closed: end of stream (or a reset), never a wait for the read timeout.
+                let n = s.read(&mut buf).unwrap_or(0);
+                assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&buf[..n]));
+            })
+        })
+        .collect();
+    // Meanwhile everybody else is served.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    for c in clients {
+        c.join().unwrap();
+    }
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_secs(25)..Duration::from_secs(50)).contains(&waited),
+        "{waited:?}"
+    );
+}
