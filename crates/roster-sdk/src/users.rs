@@ -540,17 +540,7 @@ impl Users<'_> {
         etag: &str,
         update: &MetadataUpdate,
     ) -> Result<Tagged<User>, Error> {
-        let body = to_value(update)?;
-        self.client
-            .send_conditional(
-                Method::PATCH,
-                &path(id, "/metadata"),
-                &[],
-                Some(&body),
-                Some(etag),
-            )
-            .await
-            .and_then(tagged)
+        self.metadata_if(Method::PATCH, id, etag, update).await
     }
 
     /// [`Users::replace_metadata`], applied only while the user is still at the revision `etag`
@@ -561,15 +551,19 @@ impl Users<'_> {
         etag: &str,
         update: &MetadataUpdate,
     ) -> Result<Tagged<User>, Error> {
+        self.metadata_if(Method::PUT, id, etag, update).await
+    }
+
+    async fn metadata_if(
+        &self,
+        method: Method,
+        id: &str,
+        etag: &str,
+        update: &MetadataUpdate,
+    ) -> Result<Tagged<User>, Error> {
         let body = to_value(update)?;
         self.client
-            .send_conditional(
-                Method::PUT,
-                &path(id, "/metadata"),
-                &[],
-                Some(&body),
-                Some(etag),
-            )
+            .send_conditional(method, &path(id, "/metadata"), &[], Some(&body), Some(etag))
             .await
             .and_then(tagged)
     }
