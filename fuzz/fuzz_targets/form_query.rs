@@ -28,8 +28,12 @@ mod error {
         Domain(roster_domain::DomainError),
         BodyInvalid,
         BodyTooLarge(#[allow(dead_code)] usize),
+        BodyTimeout(#[allow(dead_code)] u64),
+        QueryMalformed,
         UnsupportedContentType(#[allow(dead_code)] String),
     }
+
+    pub type ApiResult<T> = Result<T, ApiError>;
 
     impl From<roster_domain::DomainError> for ApiError {
         fn from(e: roster_domain::DomainError) -> Self {
@@ -52,6 +56,30 @@ mod body;
 use body::{overridden_method, parse_form, parse_object, query_pairs, Fields};
 use error::ApiError;
 
+/// Query pairs grouped by key (a repeated key becomes an array, in order) equal the form.
+fn assert_groups_like_the_form(pairs: &[(String, String)], form: &Map<String, Value>) {
+    assert_eq!(
+        pairs.len(),
+        form.values()
+            .map(|v| v.as_array().map_or(1, Vec::len))
+            .sum::<usize>()
+    );
+    let mut grouped: Map<String, Value> = Map::new();
+    for (k, v) in pairs {
+        match grouped.get_mut(k) {
+            None => {
+                grouped.insert(k.clone(), Value::String(v.clone()));
+            }
+            Some(Value::Array(items)) => items.push(Value::String(v.clone())),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(v.clone())]);
+            }
+        }
+    }
+    assert_eq!(&grouped, form);
+}
+
 fn check_form_and_query(data: &[u8]) {
     let form = parse_form(data);
     let pairs_from_form: usize = form
@@ -72,22 +100,22 @@ fn check_form_and_query(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let pairs = query_pairs(Some(text));
-    assert_eq!(pairs.len(), pairs_from_form);
-    let mut grouped: Map<String, Value> = Map::new();
-    for (k, v) in &pairs {
-        match grouped.get_mut(k) {
-            None => {
-                grouped.insert(k.clone(), Value::String(v.clone()));
-            }
-            Some(Value::Array(items)) => items.push(Value::String(v.clone())),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, Value::String(v.clone())]);
-            }
+    // A `%` that starts no escape makes the query malformed; otherwise it decodes like the form.
+    let broken_escape = text.match_indices('%').any(|(i, _)| {
+        text.as_bytes()
+            .get(i + 1..i + 3)
+            .is_none_or(|hex| !hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    match query_pairs(Some(text)) {
+        Ok(pairs) => {
+            assert!(!broken_escape, "a broken escape was accepted: {text:?}");
+            assert_groups_like_the_form(&pairs, &form);
         }
+        Err(ApiError::QueryMalformed) => {
+            assert!(broken_escape, "a well-formed query was refused: {text:?}")
+        }
+        Err(other) => panic!("query_pairs failed with {other:?}"),
     }
-    assert_eq!(grouped, form);
 
     for method in [Method::GET, Method::POST, Method::PUT, Method::DELETE] {
         match overridden_method(&method, Some(text)) {
