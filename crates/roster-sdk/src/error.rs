@@ -149,9 +149,19 @@ impl Error {
             _ => false,
         }
     }
+
+    /// Whether the request certainly did not reach a handler, so a conditional write may be
+    /// sent again: a timeout may come after the write landed, and the retry's 412 would then
+    /// read as somebody else's write.
+    pub(crate) fn is_unsent(&self) -> bool {
+        match self {
+            Error::Api(f) => matches!(f.status, 429 | 503),
+            Error::Transport(e) => e.is_connect(),
+            _ => false,
+        }
+    }
 }
 
-/// Decodes a success body, or turns an error envelope into [`Error::Api`].
 /// The response's body as `T`, or its error, with its `ETag` (a user's revision) if it has one.
 pub(crate) async fn read_tagged<T: serde::de::DeserializeOwned>(
     resp: reqwest::Response,
@@ -164,6 +174,7 @@ pub(crate) async fn read_tagged<T: serde::de::DeserializeOwned>(
     read(resp).await.map(|value| (value, etag))
 }
 
+/// Decodes a success body, or turns an error envelope into [`Error::Api`].
 pub(crate) async fn read<T: serde::de::DeserializeOwned>(
     resp: reqwest::Response,
 ) -> Result<T, Error> {

@@ -220,9 +220,9 @@ impl Client {
             .map(|(value, _)| value)
     }
 
-    /// [`Client::send`] with an optional `If-Match`, answering the response's `ETag` too.
-    /// Retrying a conditional write is safe: a retry after a write that did land fails its
-    /// precondition rather than writing twice.
+    /// [`Client::send`] with an optional `If-Match`, answering the response's `ETag` too. A
+    /// conditional request is retried only when it certainly was not applied ([`Error::is_unsent`]):
+    /// after a timeout it might have been, and a retry's 412 would then hide that.
     pub(crate) async fn send_conditional<T: serde::de::DeserializeOwned>(
         &self,
         method: reqwest::Method,
@@ -250,7 +250,14 @@ impl Client {
                 Err(e) => Err(Error::Transport(e)),
             };
             match outcome {
-                Err(e) if e.is_transient() && attempt < self.max_retries => {
+                Err(e)
+                    if attempt < self.max_retries
+                        && (if if_match.is_some() {
+                            e.is_unsent()
+                        } else {
+                            e.is_transient()
+                        }) =>
+                {
                     let backoff =
                         Duration::from_millis(100u64.saturating_mul(2u64.saturating_pow(attempt)));
                     let wait = e

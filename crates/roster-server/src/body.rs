@@ -282,6 +282,16 @@ pub fn query_pairs(raw: Option<&str>) -> ApiResult<Vec<(String, String)>> {
     Ok(decoded_pairs(raw).collect())
 }
 
+/// The pairs with each key's first value only, for routes whose parameters are all single-valued:
+/// of a repeated one the first counts, as in Clerk (Go's `Query().Get`).
+pub fn first_values(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut seen = std::collections::HashSet::new();
+    pairs
+        .into_iter()
+        .filter(|(k, _)| seen.insert(k.clone()))
+        .collect()
+}
+
 fn decoded_pairs(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
     form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| {
         let key = k
@@ -402,6 +412,18 @@ mod tests {
             ])
         );
         assert_eq!(query_pairs(None).ok(), Some(vec![]));
+    }
+
+    #[test]
+    fn first_values_keep_each_keys_first() {
+        let pairs = query_pairs(Some("limit=2&status=active&limit=4")).unwrap_or_default();
+        assert_eq!(
+            first_values(pairs),
+            vec![
+                ("limit".to_owned(), "2".to_owned()),
+                ("status".to_owned(), "active".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -77,9 +77,11 @@ pub async fn override_method(mut req: Request) -> Request {
     req
 }
 
-/// CORS for configured origins: credentials allowed, the exact origin echoed (never `*`), and
-/// the headers native clients read exposed. A cookie-authenticated write from an origin that is
-/// not allowed is refused when origins are configured (a same-origin proxy sends none or its own).
+/// The Frontend API's edge. CORS for configured origins: credentials allowed, the exact origin
+/// echoed (never `*`), and the headers native clients read exposed. A write carrying the
+/// `__client` cookie from where the browser says is foreign is refused
+/// ([`write_origin_trusted`]). The client credential goes back in a header to native clients
+/// only, and no response may be cached.
 pub async fn cors(
     State(state): State<AppState>,
     req: Request,
@@ -107,16 +109,19 @@ pub async fn cors(
         }
         return resp;
     }
-    let cookie_write =
-        req.method() != axum::http::Method::GET && req.headers().contains_key(COOKIE);
+    let client_cookie = request_cookie(req.headers(), CLIENT_COOKIE).is_some();
+    let cookie_write = req.method() != axum::http::Method::GET && client_cookie;
     if cookie_write && !write_origin_trusted(&state, req.headers(), origin.as_deref(), &allowed) {
         return ApiError::OriginInvalid.into_response();
     }
     // The client's credential goes back in `Authorization` to native clients only (`_is_native`,
-    // or a request that sent it that way): a browser keeps it in its HttpOnly cookie, out of reach
-    // of the page's scripts.
-    let native = req.headers().contains_key(AUTHORIZATION)
-        || query_value(req.uri().query(), "_is_native").is_some_and(|v| v != "0" && v != "false");
+    // or a request that sent it that way). A request that came with the cookie is a browser's,
+    // whatever it says: its credential stays in the HttpOnly cookie, out of reach of the page's
+    // scripts (which could add `_is_native=1`).
+    let native = !client_cookie
+        && (req.headers().contains_key(AUTHORIZATION)
+            || query_value(req.uri().query(), "_is_native")
+                .is_some_and(|v| v != "0" && v != "false"));
     let mut resp = next.run(req).await;
     if !native {
         resp.headers_mut().remove(AUTHORIZATION);
@@ -464,8 +469,13 @@ fn origin(headers: &HeaderMap) -> Option<String> {
 /// well within it): tokens, and the cache that keeps them, stay small whatever a client sends.
 fn token_azp(headers: &HeaderMap) -> Option<String> {
     const MAX_AZP_LEN: usize = 300;
+    let sent_origin = headers.contains_key(ORIGIN);
     origin(headers)
         .or_else(|| {
+            // `Origin: null` is an opaque context, not a missing header: no party to name.
+            if sent_origin {
+                return None;
+            }
             let referer = url::Url::parse(headers.get(REFERER)?.to_str().ok()?).ok()?;
             matches!(referer.scheme(), "http" | "https")
                 .then(|| referer.origin().ascii_serialization())
@@ -1143,6 +1153,7 @@ async fn handshake(
     let app_secure = secure_attribute(target.scheme() == "https");
     let own_secure = secure_attribute(state.issuer.starts_with("https://"));
     let last_active = client.and_then(|c| Some((c.last_active_session_id?, c.updated_at)));
+    let names_a_session = last_active.is_some();
     let azp = target.origin().ascii_serialization();
     // Minting checks the session: one that ended, or a banned or locked user, is refused, and
     // the page is then signed out rather than stranded on an error.
@@ -1156,6 +1167,11 @@ async fn handshake(
         }
         None => None,
     };
+    if fresh.is_none() && names_a_session {
+        // The session it names has ended (revoked, expired, its user banned): the handshake
+        // still costs a signature, so it counts like one without a session.
+        rate_limit::check_ip(&state, Attempt::Handshake, ip).await?;
+    }
     let mut directives = match fresh {
         Some((jwt, updated_at)) => vec![
             format!("__session={jwt}; Path=/; SameSite=Lax{app_secure}"),

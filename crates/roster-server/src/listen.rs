@@ -1,7 +1,9 @@
 //! The accept loop: what `axum::serve` does, plus the deadline it leaves out. Without a timer,
 //! hyper lets a client that connects and then sends its headers slowly, or not at all, keep its
 //! socket for as long as it likes; enough such clients use up the file descriptors and the
-//! server accepts nobody (a "slowloris"). Bodies have their own deadline (`body::read_limited`).
+//! server accepts nobody (a "slowloris"). Bodies have their own deadline (`body::read_limited`),
+//! and connections are capped below the open-file limit, so that a flood of them leaves the
+//! database its descriptors: past the cap, connections wait to be accepted.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,8 +31,18 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Each connection holds a receiver; the sender learns when the last one is gone.
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections()));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // At the cap, new connections wait in the kernel's backlog: the descriptors the
+        // database and the open connections need are never taken.
+        let permit = tokio::select! {
+            permit = std::sync::Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -43,7 +55,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        tokio::spawn(connection(stream, peer, app.clone(), stopping.clone()));
+        let stopping = stopping.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            connection(stream, peer, app, stopping).await;
+            drop(permit);
+        });
     }
     drop(listener);
     drop(stopping);
@@ -51,6 +68,25 @@ pub async fn serve(
     let _ = stop.send(true);
     stop.closed().await;
     Ok(())
+}
+
+/// Connections served at once: the process's limit on open files less a reserve for the
+/// database, logs and the listener (Linux reads it from `/proc/self/limits`; elsewhere, or if
+/// that fails, 4096).
+fn max_connections() -> usize {
+    const RESERVE: usize = 256;
+    let soft_limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            let soft = line
+                .trim_start_matches("Max open files")
+                .split_whitespace()
+                .next()?;
+            Some(soft.parse::<usize>().unwrap_or(usize::MAX))
+        })
+        .unwrap_or(4096 + RESERVE);
+    soft_limit.saturating_sub(RESERVE).clamp(64, 1 << 20)
 }
 
 async fn connection(

@@ -844,6 +844,20 @@ async fn if_match_refuses_writes_over_a_revision_the_writer_did_not_read() {
     let keys = raced["public_metadata"].as_object().unwrap().len();
     assert_eq!(keys, 2, "seats and one racer: {raced}");
 
+    // While the user has a lock the body changes with the clock: it is always sent.
+    let (status, _) = send(server.http().post(format!("{url}/lock")).json(&json!({}))).await;
+    assert_eq!(status, 200);
+    let (locked_tag, _) = read().await;
+    let resp = server
+        .http()
+        .get(&url)
+        .header("If-None-Match", &locked_tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["locked"], true);
+
     // `*` matches any revision; no If-Match writes as always.
     for tag in [Some("*"), None] {
         let mut req = server.http().put(&metadata_url);

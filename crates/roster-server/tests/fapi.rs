@@ -1491,6 +1491,31 @@ async fn a_browser_page_never_sees_its_client_credential() {
         "{:?}",
         resp.headers()
     );
+    // Nor when a page script claims to be native: a request with the cookie is a browser's.
+    let sid = active_session_id(&signed_up);
+    let (status, _, _) = browser
+        .send("POST", &format!("/client/sessions/{sid}/end"), &[])
+        .await;
+    assert_eq!(status, 200);
+    let cookie = browser.cookie.clone().unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/fapi/v1/client/sign_ins?_is_native=1",
+            server.url
+        ))
+        .header("Origin", ORIGIN)
+        .header("Cookie", format!("__client={cookie}"))
+        .form(&[
+            ("identifier", "cookie@example.com"),
+            ("password", "long enough pw"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let rotated = resp.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(rotated.starts_with("__client=") && !rotated.contains(&cookie));
+    assert!(resp.headers().get("authorization").is_none());
 }
 
 #[tokio::test]

@@ -518,8 +518,10 @@ pub async fn count(
     )))
 }
 
-/// `GET /v1/users/{user_id}`
-/// `GET /v1/users/{user_id}`; with `If-None-Match` naming its revision, a bodiless 304.
+/// `GET /v1/users/{user_id}`; with `If-None-Match` naming its revision, a bodiless 304, unless
+/// the user has a lock: `locked`, `lockout_expires_in_seconds` and
+/// `verification_attempts_remaining` are then read off the clock, and a cached body would go
+/// stale while the revision stands still.
 pub async fn get(
     State(state): State<AppState>,
     UserId(id): UserId,
@@ -531,7 +533,8 @@ pub async fn get(
         .await?
         .ok_or_else(|| user_not_found(&id))?;
     let revision = Revision::of(&user);
-    if entity_tags(&headers, IF_NONE_MATCH).is_some_and(|tags| tags.matches_weakly(revision)) {
+    let cached = entity_tags(&headers, IF_NONE_MATCH).is_some_and(|t| t.matches_weakly(revision));
+    if cached && user.locked_until.is_none() {
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
         if let Ok(etag) = HeaderValue::from_str(&revision.etag()) {
             resp.headers_mut().insert(ETAG, etag);
