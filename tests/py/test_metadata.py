@@ -210,3 +210,30 @@ def test_patch_with_a_null_tier_is_a_no_op(http, clerk, make_user):
     fetched = clerk.users.get(user_id=user.id)
     assert fetched.public_metadata == {"a": 1}
     assert fetched.unsafe_metadata == {"u": 1, "v": 2}
+
+
+def test_if_match_through_the_sdks_http_headers(clerk, http, make_user):
+    """Beyond Clerk: a user's ETag names its revision, and a write whose If-Match names a
+    revision the user is no longer at is refused (412) and changes nothing. The SDK cannot
+    read response headers, but every call takes `http_headers`."""
+    user = make_user(public_metadata={"seats": 1})
+    etag = http.get(f"/users/{user.id}").headers["etag"]
+    written = clerk.users.update_metadata(
+        user_id=user.id, public_metadata={"seats": 2}, http_headers={"If-Match": etag}
+    )
+    assert written.public_metadata == {"seats": 2}
+    # The revision read is gone: the same precondition is refused, and nothing is written.
+    with pytest.raises(models.SDKError) as refused:
+        clerk.users.update_metadata(
+            user_id=user.id, public_metadata={"seats": 99}, http_headers={"If-Match": etag}
+        )
+    assert refused.value.status_code == 412
+    assert "precondition_failed" in refused.value.body
+    assert clerk.users.get(user_id=user.id).public_metadata == {"seats": 2}
+    # The current one is accepted.
+    current = http.get(f"/users/{user.id}").headers["etag"]
+    assert current != etag
+    clerk.users.update_metadata(
+        user_id=user.id, public_metadata={"seats": 3}, http_headers={"If-Match": current}
+    )
+    assert clerk.users.get(user_id=user.id).public_metadata == {"seats": 3}
