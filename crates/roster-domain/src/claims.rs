@@ -205,6 +205,9 @@ fn parse_expression(expr: &str) -> Result<Vec<Operand>, ClaimsError> {
                     Operand::Literal(Value::Number(n))
                 }
                 t if t.chars().any(char::is_whitespace) => return Err(bad()),
+                // String literals take single quotes; a double-quoted one would otherwise be
+                // read as a path that names nothing, and render `null` without a word.
+                t if t.starts_with('"') => return Err(bad()),
                 t => Operand::Path(t.split('.').map(str::to_owned).collect()),
             };
             (operand, &rest[end..])
@@ -544,6 +547,15 @@ mod tests {
         assert!(validate(&json!({"p": "{{ 'unterminated }}"}), SESSION_RESERVED).is_err());
         assert!(validate(&json!({"p": "{{ a b }}"}), SESSION_RESERVED).is_err());
         assert!(validate(&json!({"p": "{{ a || }}"}), SESSION_RESERVED).is_err());
+        assert_eq!(
+            validate(&json!({"p": "{{ \"x\" }}"}), SESSION_RESERVED),
+            Err(ClaimsError::BadShortcode("\"x\"".into()))
+        );
+        assert!(validate(
+            &json!({"p": "{{ user.first_name || \"x\" }}"}),
+            SESSION_RESERVED
+        )
+        .is_err());
         assert!(validate(
             &json!({"p": "{{user.public_metadata || 'x' || 3 || true}}"}),
             SESSION_RESERVED
