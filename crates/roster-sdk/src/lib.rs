@@ -130,6 +130,9 @@ impl Client {
     ) -> Result<Client, Error> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            // Roster closes a keep-alive connection idle for 30 s; letting go of it first means
+            // never sending a request on one the server is closing.
+            .pool_idle_timeout(Duration::from_secs(20))
             .build()
             .map_err(Error::Transport)?;
         Ok(Client {
