@@ -143,11 +143,7 @@ impl Error {
     /// [`Client::with_max_retries`](crate::Client::with_max_retries)), so one returned to you has
     /// already exhausted its retries.
     pub fn is_transient(&self) -> bool {
-        match self {
-            Error::Api(f) => matches!(f.status, 429 | 503),
-            Error::Transport(e) => e.is_connect() || e.is_timeout(),
-            _ => false,
-        }
+        self.is_unsent() || matches!(self, Error::Transport(e) if e.is_timeout())
     }
 
     /// Whether the request certainly did not reach a handler, so a conditional write may be

@@ -235,6 +235,10 @@ impl Client {
         if_match: Option<&str>,
     ) -> Result<(T, Option<String>), Error> {
         let url = format!("{}/v1{path}", self.base_url);
+        let retryable = |e: &Error| match if_match {
+            Some(_) => e.is_unsent(),
+            None => e.is_transient(),
+        };
         let mut attempt = 0;
         loop {
             let mut req = self
@@ -253,14 +257,7 @@ impl Client {
                 Err(e) => Err(Error::Transport(e)),
             };
             match outcome {
-                Err(e)
-                    if attempt < self.max_retries
-                        && (if if_match.is_some() {
-                            e.is_unsent()
-                        } else {
-                            e.is_transient()
-                        }) =>
-                {
+                Err(e) if attempt < self.max_retries && retryable(&e) => {
                     let backoff =
                         Duration::from_millis(100u64.saturating_mul(2u64.saturating_pow(attempt)));
                     let wait = e

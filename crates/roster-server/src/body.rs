@@ -282,13 +282,14 @@ pub fn query_pairs(raw: Option<&str>) -> ApiResult<Vec<(String, String)>> {
     Ok(decoded_pairs(raw).collect())
 }
 
-/// The pairs with each key's first value only, for routes whose parameters are all single-valued:
-/// of a repeated one the first counts, as in Clerk (Go's `Query().Get`).
-pub fn first_values(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+/// The pairs with each key's first value only, but for the keys in `repeatable` (list filters),
+/// which keep every value: of a repeated single-valued parameter the first counts, as in Clerk
+/// (Go's `Query().Get`).
+pub fn first_values(pairs: Vec<(String, String)>, repeatable: &[&str]) -> Vec<(String, String)> {
     let mut seen = std::collections::HashSet::new();
     pairs
         .into_iter()
-        .filter(|(k, _)| seen.insert(k.clone()))
+        .filter(|(k, _)| repeatable.contains(&k.as_str()) || seen.insert(k.clone()))
         .collect()
 }
 
@@ -418,10 +419,19 @@ mod tests {
     fn first_values_keep_each_keys_first() {
         let pairs = query_pairs(Some("limit=2&status=active&limit=4")).unwrap_or_default();
         assert_eq!(
-            first_values(pairs),
+            first_values(pairs, &[]),
             vec![
                 ("limit".to_owned(), "2".to_owned()),
                 ("status".to_owned(), "active".to_owned())
+            ]
+        );
+        let pairs = query_pairs(Some("user_id=a&limit=2&user_id=b&limit=4")).unwrap_or_default();
+        assert_eq!(
+            first_values(pairs, &["user_id"]),
+            vec![
+                ("user_id".to_owned(), "a".to_owned()),
+                ("limit".to_owned(), "2".to_owned()),
+                ("user_id".to_owned(), "b".to_owned())
             ]
         );
     }

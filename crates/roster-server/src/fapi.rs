@@ -111,7 +111,9 @@ pub async fn cors(
     }
     let client_cookie = request_cookie(req.headers(), CLIENT_COOKIE).is_some();
     let cookie_write = req.method() != axum::http::Method::GET && client_cookie;
-    if cookie_write && !write_origin_trusted(&state, req.headers(), origin.as_deref(), &allowed) {
+    if cookie_write
+        && !write_origin_trusted(&state, req.headers(), origin.as_deref(), allowed.is_some())
+    {
         return ApiError::OriginInvalid.into_response();
     }
     // The client's credential goes back in `Authorization` to native clients only (`_is_native`,
@@ -148,10 +150,10 @@ fn write_origin_trusted(
     state: &AppState,
     headers: &HeaderMap,
     origin: Option<&str>,
-    allowed: &Option<String>,
+    allowed: bool,
 ) -> bool {
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if allowed.is_some() || same_origin(state, origin) || fetch_site == Some("same-origin") {
+    if allowed || same_origin(state, origin) || fetch_site == Some("same-origin") {
         return true;
     }
     let opaque = headers.get(ORIGIN).is_some_and(|v| v == "null");
@@ -469,18 +471,17 @@ fn origin(headers: &HeaderMap) -> Option<String> {
 /// well within it): tokens, and the cache that keeps them, stay small whatever a client sends.
 fn token_azp(headers: &HeaderMap) -> Option<String> {
     const MAX_AZP_LEN: usize = 300;
-    let sent_origin = headers.contains_key(ORIGIN);
-    origin(headers)
-        .or_else(|| {
-            // `Origin: null` is an opaque context, not a missing header: no party to name.
-            if sent_origin {
-                return None;
-            }
-            let referer = url::Url::parse(headers.get(REFERER)?.to_str().ok()?).ok()?;
-            matches!(referer.scheme(), "http" | "https")
-                .then(|| referer.origin().ascii_serialization())
-        })
-        .filter(|azp| azp.len() <= MAX_AZP_LEN)
+    let azp = if headers.contains_key(ORIGIN) {
+        // `Origin: null` is an opaque context, not a missing header: no party to name.
+        origin(headers)?
+    } else {
+        let referer = url::Url::parse(headers.get(REFERER)?.to_str().ok()?).ok()?;
+        if !matches!(referer.scheme(), "http" | "https") {
+            return None;
+        }
+        referer.origin().ascii_serialization()
+    };
+    (azp.len() <= MAX_AZP_LEN).then_some(azp)
 }
 
 /// Single-session mode, as the environment says: a client with an active session starts no
@@ -1139,21 +1140,10 @@ async fn handshake(
     let target = handshake_target(&state, &headers, req_uri.query())?;
     let now = now_ms();
     let client = current_client(&state, &headers).await?;
-    if client
-        .as_ref()
-        .and_then(|c| c.last_active_session_id.as_ref())
-        .is_none()
-    {
-        // A browser sent here is signed in (the SDK only sends one whose cookies say so); any
-        // other request, with no client or an empty one anybody can make, would still cost a
-        // signature: counted per address.
-        rate_limit::check_ip(&state, Attempt::Handshake, ip).await?;
-    }
     // The directives are set by the app's response, the handshake cookie by this one.
     let app_secure = secure_attribute(target.scheme() == "https");
     let own_secure = secure_attribute(state.issuer.starts_with("https://"));
     let last_active = client.and_then(|c| Some((c.last_active_session_id?, c.updated_at)));
-    let names_a_session = last_active.is_some();
     let azp = target.origin().ascii_serialization();
     // Minting checks the session: one that ended, or a banned or locked user, is refused, and
     // the page is then signed out rather than stranded on an error.
@@ -1167,9 +1157,10 @@ async fn handshake(
         }
         None => None,
     };
-    if fresh.is_none() && names_a_session {
-        // The session it names has ended (revoked, expired, its user banned): the handshake
-        // still costs a signature, so it counts like one without a session.
+    if fresh.is_none() {
+        // A browser sent here is signed in (the SDK only sends one whose cookies say so). Any
+        // other request (no client, an empty one anybody can make, a session that has ended)
+        // still costs a signature: counted per address.
         rate_limit::check_ip(&state, Attempt::Handshake, ip).await?;
     }
     let mut directives = match fresh {

@@ -151,7 +151,7 @@ pub async fn create(
 
 /// `GET /v1/sessions`
 pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
-    let pairs = first_values(query_pairs(raw.as_deref())?);
+    let pairs = first_values(query_pairs(raw.as_deref())?, &[]);
     let page = paging(&pairs)?;
     let now = now_ms();
     let mut filter = SessionFilter {
@@ -524,7 +524,7 @@ pub async fn list_templates(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let page = paging(&first_values(query_pairs(raw.as_deref())?))?;
+    let page = paging(&first_values(query_pairs(raw.as_deref())?, &[]))?;
     let (templates, total) = state
         .store
         .list_jwt_templates(page.limit, page.offset)

@@ -19,7 +19,7 @@ use roster_store::UserEdit;
 
 use super::{entity_tags, now_ms, user_not_found, IfMatch, UserId};
 use crate::app::{ApiVersion, AppState, METADATA_ON_UPDATE_REJECTED_FROM};
-use crate::body::{query_pairs, Fields, JsonObject};
+use crate::body::{first_values, query_pairs, Fields, JsonObject};
 use crate::error::{ApiError, ApiResult};
 use crate::json::Json;
 
@@ -101,12 +101,15 @@ pub struct UserResponse {
 
 impl IntoResponse for UserResponse {
     fn into_response(self) -> Response {
-        let mut resp = self.body.into_response();
-        if let Ok(etag) = HeaderValue::from_str(&self.revision.etag()) {
-            resp.headers_mut().insert(ETAG, etag);
-        }
-        resp
+        with_etag(self.body.into_response(), self.revision)
     }
+}
+
+fn with_etag(mut resp: Response, revision: Revision) -> Response {
+    if let Ok(etag) = HeaderValue::from_str(&revision.etag()) {
+        resp.headers_mut().insert(ETAG, etag);
+    }
+    resp
 }
 
 fn render(state: &AppState, user: &User) -> UserResponse {
@@ -358,34 +361,30 @@ fn parse_bool(param: &str, raw: &str) -> ApiResult<bool> {
     }
 }
 
+/// The list filters of `GET /users`, which take many values (`user_id=a&user_id=b`).
+const LIST_FILTERS: &[&str] = &[
+    "email_address",
+    "phone_number",
+    "username",
+    "external_id",
+    "user_id",
+    "web3_wallet",
+    "organization_id",
+    "provider_user_id",
+];
+
 /// Parses the list/count query string, with the list's `starting_after` cursor (a user id) on
 /// the side: the store needs that user's position, which the route looks up. Unknown parameters
 /// are ignored (clients add their own).
 fn parse_user_query(raw: Option<&str>, paging: bool) -> ApiResult<(UserQuery, Option<String>)> {
     let mut q = UserQuery::default();
-    // Of a repeated single-valued parameter the first counts, as in Clerk (Go's `Query().Get`).
-    let mut seen = std::collections::HashSet::new();
     let mut starting_after = None;
     let mut provider = None;
     let mut lists: std::collections::HashMap<&'static str, Vec<String>> = Default::default();
     let f: &mut UserFilter = &mut q.filter;
-    for (key, value) in query_pairs(raw)? {
-        let list_key = match key.as_str() {
-            "email_address" => Some("email_address"),
-            "phone_number" => Some("phone_number"),
-            "username" => Some("username"),
-            "external_id" => Some("external_id"),
-            "user_id" => Some("user_id"),
-            "web3_wallet" => Some("web3_wallet"),
-            "organization_id" => Some("organization_id"),
-            "provider_user_id" => Some("provider_user_id"),
-            _ => None,
-        };
-        if let Some(k) = list_key {
+    for (key, value) in first_values(query_pairs(raw)?, LIST_FILTERS) {
+        if let Some(k) = LIST_FILTERS.iter().find(|k| **k == key) {
             lists.entry(k).or_default().push(value);
-            continue;
-        }
-        if !seen.insert(key.clone()) {
             continue;
         }
         let nonempty = || (!value.is_empty()).then(|| value.clone());
@@ -532,20 +531,16 @@ pub async fn get(
         .get_user(&id)
         .await?
         .ok_or_else(|| user_not_found(&id))?;
-    let revision = Revision::of(&user);
+    let response = render(&state, &user);
+    let revision = response.revision;
     let cached = entity_tags(&headers, IF_NONE_MATCH).is_some_and(|t| t.matches_weakly(revision));
     if cached && user.locked_until.is_none() {
-        let mut resp = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(etag) = HeaderValue::from_str(&revision.etag()) {
-            resp.headers_mut().insert(ETAG, etag);
-        }
-        return Ok(resp);
+        return Ok(with_etag(
+            StatusCode::NOT_MODIFIED.into_response(),
+            revision,
+        ));
     }
-    Ok(UserResponse {
-        body: Json(user.to_json(&state.render_context(now_ms()))),
-        revision,
-    }
-    .into_response())
+    Ok(response.into_response())
 }
 
 /// Runs `edit` on the stored user atomically and renders the result. With an `If-Match`
